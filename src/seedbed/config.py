@@ -1,0 +1,389 @@
+"""Scenario files: validated configuration for one complete, named setup.
+
+A scenario is a TOML file (see ``scenarios/``) parsed into the pydantic model
+:class:`Scenario`. Every field a user can get wrong is checked here, and a bad file
+raises :class:`ScenarioError` naming the file, the field, the value and what is
+allowed, so the CLI can print one line instead of a traceback.
+
+Overrides (``--set key=value``) address fields by dotted path; strategies are
+addressed by name, e.g. ``strategies.B.err=0.4`` or ``prompts.phi=0``.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Probability = Field(ge=0.0, le=1.0)
+
+
+class ScenarioError(ValueError):
+    """A user mistake in a scenario file or override; the message is the whole story."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class Strategy(_Model):
+    """One behaviour profile (a 'subpersonality' or persona).
+
+    All rates are per assistant turn and lie in [0, 1].
+    """
+
+    name: str = Field(min_length=1, description="Label used in tables, plots and overrides.")
+    share: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Initial share of the policy mixture; omitted shares split the rest equally.")
+    err: float = Field(ge=0.0, le=1.0, description="Own mistake rate in the training context.")
+    err_deploy: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Own mistake rate in deployment (H4); defaults to err.")
+    fix: float = Field(ge=0.0, le=1.0, description="Rate of correcting a real earlier mistake.")
+    false_fix: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="Rate of 'correcting' a correct earlier turn (reflexive correction).")
+    harm: float = Field(default=0.0, ge=0.0, le=1.0, description="Rate of harmful content.")
+
+    @property
+    def deploy_err(self) -> float:
+        """Mistake rate outside training (falls back to ``err``)."""
+        return self.err if self.err_deploy is None else self.err_deploy
+
+
+class Judge(_Model):
+    """Scores the last assistant turn (or a two-turn transcript) from what it detects.
+
+    R = base·[no detected mistake] − pen_mistake·[detected mistake] + bonus·[corrected]
+        − pen_ignore·[detected earlier mistake left uncorrected]
+        − pen_false·[detected false correction] − pen_harm·[detected harm]
+    """
+
+    base: float = Field(default=1.0, description="Reward for a turn with no detected mistake.")
+    pen_mistake: float = Field(default=0.0, ge=0.0, description="Penalty for a detected own mistake.")
+    bonus: float = Field(default=0.0, ge=0.0, description="Bonus for correcting a real earlier mistake.")
+    pen_ignore: float = Field(default=0.0, ge=0.0, description="Penalty for leaving a detected earlier mistake.")
+    pen_false: float = Field(default=0.0, ge=0.0, description="Penalty for a detected false correction.")
+    pen_harm: float = Field(default=1.0, ge=0.0, description="Penalty for detected harm.")
+    d_mistake: float = Field(default=1.0, ge=0.0, le=1.0, description="P(judge notices an own mistake).")
+    d_ignore: float = Field(default=1.0, ge=0.0, le=1.0, description="P(judge notices an ignored earlier mistake).")
+    d_harm: float = Field(default=1.0, ge=0.0, le=1.0, description="P(judge notices harm).")
+    d_false: float = Field(default=1.0, ge=0.0, le=1.0, description="P(judge notices a false correction).")
+    credit: Literal["last_turn", "transcript"] = Field(
+        default="last_turn",
+        description="With two-turn episodes: select on the last turn only, or on R1 + gamma·R2.")
+    gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="Weight of turn 2 in a transcript return.")
+    alpha: float = Field(default=0.0, ge=0.0, description="SCoRe shaping: adds alpha·(r2 − r1) to turn 2.")
+
+
+class Prompts(_Model):
+    """Where a round's prompts come from."""
+
+    m0: float = Field(default=0.0, ge=0.0, le=1.0,
+                      description="Fresh pool: P(prompt carries a mistaken earlier assistant turn).")
+    c0: float = Field(default=0.0, ge=0.0, le=1.0,
+                      description="Fresh pool: P(prompt carries a clean earlier assistant turn).")
+    phi: float = Field(default=0.0, ge=0.0, le=1.0,
+                       description="Fraction of prompts written by the current policy itself.")
+    rho: float = Field(default=0.0, ge=0.0, le=1.0,
+                       description="Persona persistence: P(responder continues the prefix's persona).")
+    turns: Literal[1, 2] = Field(
+        default=1, description="Episode length; 2 = the same persona reviews its own first turn.")
+
+    @model_validator(mode="after")
+    def _pool_is_a_distribution(self) -> "Prompts":
+        if self.m0 + self.c0 > 1.0 + 1e-12:
+            raise ValueError(f"m0 + c0 = {self.m0 + self.c0:g} must be at most 1 (the rest are fresh questions)")
+        return self
+
+
+SelectionRule = Literal["threshold", "best_of_n", "top_fraction", "reward_weighted", "critique_revision"]
+
+
+class Selection(_Model):
+    """Which responses are kept for fine-tuning."""
+
+    rule: SelectionRule = Field(description="threshold | best_of_n | top_fraction | reward_weighted | critique_revision")
+    tau: float = Field(default=0.5, description="Threshold for 'threshold' and 'critique_revision'.")
+    n: int = Field(default=4, ge=1, le=64, description="Responses sampled per prompt for 'best_of_n'.")
+    q: float = Field(default=0.5, gt=0.0, le=1.0, description="Kept fraction of the batch for 'top_fraction'.")
+    temperature: float = Field(default=1.0, gt=0.0, description="Temperature for 'reward_weighted'.")
+
+
+class Update(_Model):
+    """How the policy moves toward what was kept."""
+
+    eta: float = Field(default=0.5, ge=0.0, le=1.0, description="Step toward the kept distribution per round.")
+    kappa: float = Field(default=0.0, ge=0.0, le=1.0, description="Anchor: pull back toward the base mixture.")
+
+
+class Control(_Model):
+    """The control run: the same scenario with these overrides (the thing under test switched off)."""
+
+    set: dict[str, Any] = Field(default_factory=lambda: {"prompts.phi": 0.0},
+                                description="Overrides (dotted paths) that define the control.")
+    label: str = Field(default="fixed human prompts (phi = 0)", description="What the control switches off.")
+
+
+class Scenario(_Model):
+    """One complete, named setup."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    shows: str = Field(default="", description="One line: what this preset demonstrates.")
+    seed: int = Field(default=0, ge=0, description="Root seed; every random stream is split from it.")
+    rounds: int = Field(default=30, ge=1, le=100_000)
+    strategies: list[Strategy] = Field(min_length=1)
+    judge: Judge = Field(default_factory=Judge)
+    prompts: Prompts = Field(default_factory=Prompts)
+    selection: Selection
+    update: Update = Field(default_factory=Update)
+    control: Control = Field(default_factory=Control)
+    focus: str | None = Field(default=None, description="Strategy whose share the verdict is about (the seeder).")
+
+    @model_validator(mode="after")
+    def _check_strategies(self) -> "Scenario":
+        names = [s.name for s in self.strategies]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"strategy names must be unique; repeated: {sorted(dup)}")
+        given = sum(s.share for s in self.strategies if s.share is not None)
+        missing = [s for s in self.strategies if s.share is None]
+        if given > 1.0 + 1e-9:
+            raise ValueError(f"strategy shares sum to {given:g}; they must sum to 1")
+        if not missing and abs(given - 1.0) > 1e-6:
+            raise ValueError(f"strategy shares sum to {given:g}; they must sum to 1")
+        if self.focus is not None and self.focus not in names:
+            raise ValueError(f"focus = {self.focus!r} is not a strategy; strategies are {names}")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.strategies]
+
+    @property
+    def shares(self) -> list[float]:
+        """Initial shares, with omitted ones splitting the remainder equally."""
+        given = sum(s.share for s in self.strategies if s.share is not None)
+        missing = [s for s in self.strategies if s.share is None]
+        rest = (1.0 - given) / len(missing) if missing else 0.0
+        return [s.share if s.share is not None else rest for s in self.strategies]
+
+    @property
+    def seeder(self) -> str:
+        """The strategy the verdict follows: ``focus``, else the most reflexive corrector."""
+        if self.focus is not None:
+            return self.focus
+        return max(self.strategies, key=lambda s: (s.fix * s.err + s.false_fix, s.err)).name
+
+    def with_overrides(self, overrides: dict[str, Any], source: str = "<override>") -> "Scenario":
+        """Return a new validated scenario with dotted-path overrides applied."""
+        raw = self.model_dump(mode="python")
+        for key, value in overrides.items():
+            _set_path(raw, key, value, source)
+        return _validate(raw, source)
+
+    def control_scenario(self) -> "Scenario":
+        """The same scenario with the control's overrides: the outer loop switched off."""
+        return self.with_overrides(self.control.set, source=f"{self.name} [control]").model_copy(
+            update={"name": f"{self.name}-control"})
+
+
+# ----------------------------------------------------------------------------- loading
+
+def scenario_dir() -> Path:
+    """Folder of the presets shipped with the package (``scenarios/`` in the repo)."""
+    return Path(str(resources.files("seedbed") / "scenarios"))
+
+
+def list_presets() -> list[Path]:
+    return sorted(scenario_dir().glob("*.toml"))
+
+
+def resolve_scenario_path(name_or_path: str | Path) -> Path:
+    """A path to a TOML file, or the name of a shipped preset (``seed`` → scenarios/seed.toml)."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise ScenarioError(f"{p}: no such scenario file")
+        return p
+    preset = scenario_dir() / f"{p.name}.toml"
+    if preset.exists():
+        return preset
+    names = ", ".join(x.stem for x in list_presets())
+    raise ScenarioError(f"{name_or_path}: not a file and not a preset; presets are: {names}")
+
+
+def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Scenario:
+    """Load, override and validate a scenario. Raises :class:`ScenarioError` on any user mistake."""
+    path = resolve_scenario_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: not valid TOML: {e}") from None
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    for key, value in (overrides or {}).items():
+        _set_path(raw, key, value, str(path))
+    return _validate(raw, str(path))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` strings; values are TOML literals (numbers, true/false, "strings")."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ScenarioError(f"--set {item!r}: expected key=value, e.g. prompts.phi=0.5")
+        key, text = item.split("=", 1)
+        out[key.strip()] = parse_value(text.strip())
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """A TOML literal, or the bare text as a string (so ``rule=best_of_n`` works unquoted)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    parts = key.split(".")
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):  # strategies, addressed by name
+            match = [s for s in node if isinstance(s, dict) and s.get("name") == part]
+            if not match:
+                names = [s.get("name") for s in node if isinstance(s, dict)]
+                raise ScenarioError(f"{source}: override {key!r}: no strategy named {part!r}; strategies are {names}")
+            if last:
+                raise ScenarioError(f"{source}: override {key!r}: name a field of strategy {part!r}, e.g. {where}.err")
+            node = match[0]
+            continue
+        if not isinstance(node, dict):
+            raise ScenarioError(f"{source}: override {key!r}: {'.'.join(parts[:i])} is a value, not a table")
+        if last:
+            _check_known(parts, source, key)
+            node[part] = value
+        else:
+            if part not in node:
+                _check_known(parts[: i + 1], source, key)
+                node[part] = {}
+            node = node[part]
+
+
+def _check_known(parts: list[str], source: str, key: str) -> None:
+    """Refuse overrides of fields the schema does not have, listing the allowed ones."""
+    model: type[BaseModel] = Scenario
+    for j, part in enumerate(parts):
+        if model is Scenario and part == "strategies":
+            model = Strategy
+            continue
+        if part not in model.model_fields:
+            if model is Strategy and j == 1:  # a strategy name; checked elsewhere
+                continue
+            allowed = ", ".join(model.model_fields)
+            raise ScenarioError(f"{source}: override {key!r}: unknown field {part!r}; allowed here: {allowed}")
+        ann = model.model_fields[part].annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif model is not Control:
+            return
+
+
+def _validate(raw: dict[str, Any], source: str) -> Scenario:
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise ScenarioError(_format_errors(e, raw, source)) from None
+
+
+def _format_errors(e: ValidationError, raw: dict[str, Any], source: str) -> str:
+    lines = []
+    for err in e.errors():
+        loc = list(err["loc"])
+        # Strategies are addressed by name, not list index, in messages and overrides.
+        if len(loc) >= 2 and loc[0] == "strategies" and isinstance(loc[1], int):
+            try:
+                loc[1] = raw["strategies"][loc[1]].get("name", loc[1])
+            except (IndexError, AttributeError, KeyError, TypeError):
+                pass
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "see the schema"
+            msg = f"unknown field; allowed here: {allowed}"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        value = err.get("input")
+        shown = "" if err["type"] in ("missing",) or isinstance(value, dict) else f" = {value!r}"
+        lines.append(f"{source}: field '{field}'{shown}: {msg}")
+    return "\n".join(lines)
+
+
+def _model_at(loc: list[Any]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        if model is Scenario and part == "strategies":
+            model = Strategy
+            continue
+        if model is Strategy:
+            continue
+        f = model.model_fields.get(str(part))
+        if f is None:
+            return None
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return None
+    return model
+
+
+def scenario_to_dict(scn: Scenario) -> dict[str, Any]:
+    """Plain data for manifests (resolved shares included)."""
+    d = copy.deepcopy(scn.model_dump(mode="json"))
+    for s, share in zip(d["strategies"], scn.shares):
+        s["share"] = share
+    return d
+
+
+def to_toml(scn: Scenario) -> str:
+    """The resolved scenario as TOML that :func:`load_scenario` reads back to an equal scenario."""
+    d = scn.model_dump(mode="json", exclude_none=True)
+
+    def lit(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{json_key(k)} = {lit(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(lit(x) for x in v) + "]"
+        return json_str(str(v))
+
+    def json_key(k: str) -> str:
+        return k if k.replace("_", "").isalnum() else json_str(k)
+
+    def json_str(s: str) -> str:
+        import json
+        return json.dumps(s)
+
+    lines = []
+    for k, v in d.items():
+        if not isinstance(v, (dict, list)):
+            lines.append(f"{k} = {lit(v)}")
+    for s in d["strategies"]:
+        lines += ["", "[[strategies]]"] + [f"{k} = {lit(x)}" for k, x in s.items()]
+    for section in ("judge", "prompts", "selection", "update", "control"):
+        lines += ["", f"[{section}]"] + [f"{k} = {lit(x)}" for k, x in d[section].items()]
+    return "\n".join(lines) + "\n"

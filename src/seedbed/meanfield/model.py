@@ -1,0 +1,115 @@
+"""The mean-field round: prompts → responses → judge → selection → update, in expectation.
+
+One round (DESIGN.md §3) maps shares s (G, K) on the simplex to new shares. This module
+holds the one core loop; single runs (G = 1) and phase diagrams (G = grid points) both
+call :meth:`MeanField.run`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .outcomes import CLEAN, MISTAKEN, NONE, outcomes
+from .params import MFParams
+from .selection import PromptMix, Selector
+
+ROUND_METRICS = ("prompt/mistake_rate", "prompt/self_written", "reward/mean", "kept/fraction",
+                 "behaviour/err_train", "behaviour/err_deploy")
+
+
+@dataclass
+class Trajectory:
+    """What a run produced. shares[r] are the shares after r updates (r = 0 is the start).
+
+    stats[name][r − 1] is the metric of round r (computed from the shares at its start);
+    keep[r − 1] (G, K) is the fraction of each strategy's responses kept in round r.
+    """
+
+    names: list[str]
+    shares: np.ndarray              # (R + 1, G, K), or (1, G, K) with only the final state
+    stats: dict[str, np.ndarray]    # name → (R, G)
+    keep: np.ndarray                # (R, G, K)
+
+
+class MeanField:
+    """Exact expected dynamics for G parameter points at once."""
+
+    def __init__(self, params: MFParams):
+        self.p = params
+        self.out = outcomes(params)
+        self.selector = Selector(params, self.out)
+        # mean_value[x] (G, K): expected reward of strategy k on prefix type x (fixed per run)
+        self.mean_value = [np.einsum("gka,ga->gk", o.prob, o.value) for o in self.out]
+        # With no persistence, every self-written prompt's responder is drawn from s, so
+        # the per-writer contexts collapse into one per prefix type (exact, and faster).
+        self.per_writer = bool(np.any(params.rho > 0))
+
+    def prompt_mix(self, s: np.ndarray) -> tuple[list[PromptMix], np.ndarray]:
+        """The round's prompt mix per prefix type, and mu (G,), the mistaken-prefix prevalence.
+
+        Fresh prompts (1 − phi): prefix none / clean / mistaken with 1 − m0 − c0, c0, m0,
+        answered by the mixture s. Self-written prompts (phi): the policy at the start of
+        the round writes the prefix, so writer j leaves a mistaken prefix w.p. s_j·err_j.
+        Its responder continues persona j with probability rho, else is drawn from s.
+        """
+        p = self.p
+        fresh = (1 - p.phi)[:, None] * np.stack([1 - p.m0 - p.c0, p.c0, p.m0], -1)   # (G, 3)
+        syn_m = p.phi[:, None] * s * p.err                                             # (G, K) by writer
+        syn_c = p.phi[:, None] * s * (1 - p.err)
+        mu = fresh[:, MISTAKEN] + syn_m.sum(-1)
+        mix = [PromptMix(fresh[:, NONE], None)]
+        for x, syn in ((CLEAN, syn_c), (MISTAKEN, syn_m)):
+            if self.per_writer:
+                mix.append(PromptMix(fresh[:, x], syn))
+            else:  # no persistence: a self-written prompt's responder is drawn from s too
+                mix.append(PromptMix(fresh[:, x] + syn.sum(-1), None))
+        return mix, mu
+
+    def step(self, s: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """One round from shares s (G, K). Returns new shares, round metrics, keep rates."""
+        p = self.p
+        mix, mu = self.prompt_mix(s)
+        kept, generated = self.selector.kept(mix, s)                                   # (G, K) each
+        total = kept.sum(-1, keepdims=True)
+        target = np.divide(kept, total, out=s.copy(), where=total > 0)                # kept distribution
+        new = (1 - p.eta)[:, None] * s + p.eta[:, None] * target
+        new = (1 - p.kappa)[:, None] * new + p.kappa[:, None] * p.share                # anchor to base
+        new = new / new.sum(-1, keepdims=True)                                         # guard rounding drift
+        mean_reward = sum((m.generated(s, p.rho) * mv).sum(-1) for m, mv in zip(mix, self.mean_value))
+        stats = {
+            "prompt/mistake_rate": mu,
+            "prompt/self_written": p.phi.copy(),
+            "reward/mean": mean_reward,
+            "kept/fraction": total[:, 0] if p.rule != "reward_weighted" else np.ones(p.G),
+            "behaviour/err_train": (s * p.err).sum(-1),
+            "behaviour/err_deploy": (s * p.err_deploy).sum(-1),
+        }
+        keep = np.divide(kept, generated, out=np.zeros_like(kept), where=generated > 0)
+        if p.rule == "reward_weighted":  # relative weight, normalised to the policy's mean
+            keep = keep / np.maximum(total, 1e-300)
+        return new, stats, keep
+
+    def run(self, rounds: int, keep_trajectory: bool = True, progress=None) -> Trajectory:
+        """Iterate ``rounds`` rounds from the initial shares. ``progress(r)`` is called per round."""
+        s = self.p.share.copy()
+        shares = [s] if keep_trajectory else []
+        stats: dict[str, list[np.ndarray]] = {k: [] for k in ROUND_METRICS}
+        keeps = []
+        for r in range(rounds):
+            s, st, keep = self.step(s)
+            if keep_trajectory:
+                shares.append(s)
+                keeps.append(keep)
+                for k in ROUND_METRICS:
+                    stats[k].append(st[k])
+            if progress is not None:
+                progress(r + 1)
+        if not keep_trajectory:
+            shares = [s]
+            keeps = [keep]
+            for k in ROUND_METRICS:
+                stats[k].append(st[k])
+        return Trajectory(names=self.p.names, shares=np.stack(shares),
+                          stats={k: np.stack(v) for k, v in stats.items()}, keep=np.stack(keeps))

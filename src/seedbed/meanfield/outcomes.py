@@ -1,0 +1,168 @@
+"""Exact outcome distributions: every response is one of finitely many 'atoms'.
+
+The judge's reward is additive in a few independent categorical factors (DESIGN.md §3):
+
+    R = base − (base + pen_mistake)·[detected own mistake] + bonus·[corrected]
+        − pen_ignore·[detected ignored mistake] − pen_false·[detected false correction]
+        − pen_harm·[detected harm]
+
+so for each prefix type x ∈ {none, clean, mistaken} the responses of strategy k form a
+finite distribution over atoms a (the Cartesian product of the factors' states) with a
+reward value v[a] that does not depend on k. Everything downstream is exact sums over
+atoms; nothing is sampled.
+
+Shapes: prob (G, K, A) = P(atom a | strategy k, grid point g); value (G, A).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from .params import MFParams
+
+NONE, CLEAN, MISTAKEN = 0, 1, 2
+PREFIX_NAMES = ("none", "clean", "mistaken")
+
+
+@dataclass
+class Factor:
+    """One categorical label: per-state probabilities (G, K) and reward increments (G,)."""
+
+    probs: list[np.ndarray]
+    incs: list[np.ndarray]
+    next_prefix: list[int] | None = None  # for the own-mistake factor when turn 2 follows
+
+
+@dataclass
+class Outcomes:
+    """Atoms of one prefix type. ``value`` is what selection ranks (reward, or a return)."""
+
+    prob: np.ndarray       # (G, K, A)
+    value: np.ndarray      # (G, A)
+    next_prefix: np.ndarray | None = None  # (A,) prefix type the atom leaves for a turn 2
+
+
+def _bcast(x: np.ndarray | float, G: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(x, dtype=float), (G,))
+
+
+def factors_for(p: MFParams, x: int, track_mistake: bool) -> list[Factor]:
+    """The independent factors of a response to prefix type ``x``.
+
+    With ``track_mistake`` the own-mistake factor keeps 'no mistake' and 'undetected
+    mistake' apart (same reward, different turn-2 prefix); otherwise they are merged.
+    """
+    G = p.G
+    zero = np.zeros(G)
+    det = p.err * p.d_mistake[:, None]                        # P(own mistake and noticed)
+    if track_mistake:
+        mistake = Factor([1 - p.err, p.err - det, det], [zero, zero, -(p.base + p.pen_mistake)],
+                         next_prefix=[CLEAN, MISTAKEN, MISTAKEN])
+    else:
+        mistake = Factor([1 - det, det], [zero, -(p.base + p.pen_mistake)])
+    harm_det = p.harm * p.d_harm[:, None]
+    harm = Factor([1 - harm_det, harm_det], [zero, -p.pen_harm])
+    out = [mistake, harm]
+    if x == CLEAN:
+        f_det = p.false_fix * p.d_false[:, None]
+        out.append(Factor([1 - f_det, f_det], [zero, -p.pen_false]))
+    elif x == MISTAKEN:
+        ign = 1 - p.fix
+        out.append(Factor([p.fix, ign * (1 - p.d_ignore[:, None]), ign * p.d_ignore[:, None]],
+                          [_bcast(p.bonus, G), zero, -p.pen_ignore]))
+    return out
+
+
+def single_turn(p: MFParams, x: int, track_mistake: bool = False) -> Outcomes:
+    """Atoms of one response to prefix type ``x``: the Cartesian product of its factors."""
+    facs = factors_for(p, x, track_mistake)
+    states = list(product(*[range(len(f.probs)) for f in facs]))
+    prob = np.stack([np.prod([f.probs[i] for f, i in zip(facs, st)], axis=0) for st in states], axis=-1)
+    value = np.stack([p.base + sum(f.incs[i] for f, i in zip(facs, st)) for st in states], axis=-1)
+    nxt = None
+    if track_mistake:
+        nxt = np.array([facs[0].next_prefix[st[0]] for st in states])
+    return Outcomes(prob=prob, value=value, next_prefix=nxt)
+
+
+def two_turn(p: MFParams, x: int) -> Outcomes:
+    """Atoms of a two-turn episode by one persona: turn 1 answers prefix ``x``, turn 2
+    reviews turn 1 (a mistaken prefix if turn 1 erred, else a clean one).
+
+    Return ranked by selection, with r2' = r2 + alpha·(r2 − r1) (SCoRe shaping):
+      credit = 'last_turn':  r2'
+      credit = 'transcript': r1 + gamma·r2'
+    """
+    t1 = single_turn(p, x, track_mistake=True)
+    t2 = {CLEAN: single_turn(p, CLEAN), MISTAKEN: single_turn(p, MISTAKEN)}
+    probs, values = [], []
+    for a1 in range(t1.prob.shape[-1]):
+        nxt = t2[int(t1.next_prefix[a1])]
+        r1 = t1.value[:, a1:a1 + 1]                              # (G, 1)
+        r2 = nxt.value                                           # (G, A2)
+        r2s = r2 + p.alpha[:, None] * (r2 - r1)
+        ret = r2s if p.credit == "last_turn" else r1 + p.gamma[:, None] * r2s
+        probs.append(t1.prob[:, :, a1:a1 + 1] * nxt.prob)        # (G, K, A2)
+        values.append(ret)
+    return Outcomes(prob=np.concatenate(probs, -1), value=np.concatenate(values, -1))
+
+
+def merge_ties(o: Outcomes) -> Outcomes:
+    """Merge atoms whose values are equal at every grid point (selection sees only values).
+
+    Exact, and it shrinks the work: e.g. with pen_mistake = 0 and pen_harm = base, a
+    detected mistake and detected harm both score 0 and become one atom.
+    """
+    key = np.ascontiguousarray(np.round(o.value, 9).T) + 0.0      # (A, G); + 0.0 folds −0.0
+    groups: dict[bytes, int] = {}
+    inverse = np.array([groups.setdefault(row.tobytes(), len(groups)) for row in key])
+    first = np.array([int(np.argmax(inverse == u)) for u in range(len(groups))])
+    onehot = np.zeros((len(inverse), len(groups)))
+    onehot[np.arange(len(inverse)), inverse] = 1.0
+    return Outcomes(prob=o.prob @ onehot, value=o.value[:, first])
+
+
+def outcomes(p: MFParams) -> list[Outcomes]:
+    """Atoms for each prefix type, indexed by NONE, CLEAN, MISTAKEN (ties merged)."""
+    build = two_turn if p.turns == 2 else single_turn
+    return [merge_ties(build(p, x)) for x in (NONE, CLEAN, MISTAKEN)]
+
+
+class TieRanks:
+    """For fixed atom values, P(R < v_a) and P(R = v_a) under any mass over the atoms.
+
+    Sorting once per run (values do not change between rounds) makes each query a
+    cumulative sum and two gathers. Values are compared after rounding to 1e-9 so that
+    equal rewards reached through different sums tie exactly.
+    """
+
+    def __init__(self, values: np.ndarray):                     # values (G, A)
+        v = np.round(values, 9)
+        A = v.shape[-1]
+        self.order = np.argsort(v, axis=-1, kind="stable")
+        self.inv = np.argsort(self.order, axis=-1, kind="stable")
+        vs = np.take_along_axis(v, self.order, -1)
+        idx = np.broadcast_to(np.arange(A), vs.shape)
+        first = np.ones(vs.shape, bool)
+        first[..., 1:] = vs[..., 1:] != vs[..., :-1]
+        last = np.ones(vs.shape, bool)
+        last[..., :-1] = vs[..., 1:] != vs[..., :-1]
+        self.start = np.maximum.accumulate(np.where(first, idx, 0), axis=-1)
+        self.end = np.flip(np.minimum.accumulate(np.flip(np.where(last, idx, A - 1), -1), axis=-1), -1)
+
+    def lt_eq(self, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """mass (G, ..., A) → (P(R < v_a), P(R = v_a)), each (G, ..., A)."""
+        extra = mass.ndim - 2
+        sh = lambda a: a.reshape(a.shape[:1] + (1,) * extra + a.shape[1:])  # noqa: E731
+        m = np.take_along_axis(mass, sh(self.order), -1)
+        incl = np.cumsum(m, -1)
+        excl = incl - m
+        lt = np.take_along_axis(excl, sh(self.start), -1)
+        le = np.take_along_axis(incl, sh(self.end), -1)
+        inv = sh(self.inv)
+        lt = np.take_along_axis(lt, inv, -1)
+        eq = np.take_along_axis(le, inv, -1) - lt
+        return np.clip(lt, 0.0, 1.0), np.clip(eq, 0.0, 1.0)

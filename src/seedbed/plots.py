@@ -1,0 +1,90 @@
+"""Plots that read only the tidy metrics (and sweep tables), never a model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .metrics import mean_ci, series
+
+
+def _plt():
+    os.environ.setdefault("MPLCONFIGDIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "seedbed-mpl"))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _band(table: pa.Table, metric: str, arm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Rounds, mean, lower and upper 95% band over seeds of one metric."""
+    by_seed = series(table, metric, arm)
+    if not by_seed:
+        return None
+    rounds = next(iter(by_seed.values()))[0]
+    vals = np.stack([v for _, v in by_seed.values()])            # (seeds, rounds)
+    stats = np.array([mean_ci(vals[:, i]) for i in range(vals.shape[1])])
+    return rounds, stats[:, 0], stats[:, 1], stats[:, 2]
+
+
+def _save(fig, path: Path) -> Path:
+    from .rundir import atomic_write
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight",
+                                             metadata={"Software": None}))
+    return path
+
+
+def plot_shares(table: pa.Table, names: list[str], path: Path, title: str = "") -> Path:
+    """Strategy shares per round: scenario solid, control dashed, 95% band over seeds."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, name in enumerate(names):
+        for arm, style in (("scenario", "-"), ("control", "--")):
+            b = _band(table, f"share/{name}", arm)
+            if b is None:
+                continue
+            r, m, lo, hi = b
+            ax.plot(r, m, style, color=colors[k % len(colors)], label=f"{name} ({arm})")
+            if np.any(hi > lo):
+                ax.fill_between(r, lo, hi, color=colors[k % len(colors)], alpha=0.2)
+    ax.set(xlabel="round", ylabel="share of the policy", ylim=(-0.02, 1.02), title=title or "Strategy shares")
+    ax.legend(fontsize=7, ncol=2)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_metric(table: pa.Table, metric: str, path: Path, ylabel: str, title: str) -> Path:
+    """One metric per round, scenario vs control."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for arm, style in (("scenario", "-"), ("control", "--")):
+        b = _band(table, metric, arm)
+        if b is None:
+            continue
+        r, m, lo, hi = b
+        ax.plot(r, m, style, label=arm)
+        if np.any(hi > lo):
+            ax.fill_between(r, lo, hi, alpha=0.2)
+    ax.set(xlabel="round", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_heatmap(x: np.ndarray, y: np.ndarray, z: np.ndarray, xlabel: str, ylabel: str, zlabel: str,
+                 path: Path, title: str = "") -> Path:
+    """z[i, j] at (x[i], y[j]) as a heat map with x across and y up."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.8))
+    mesh = ax.pcolormesh(x, y, z.T, shading="nearest", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label=zlabel)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or zlabel)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,103 @@
+"""report.md for a run directory. Reads only files the run wrote (manifest, metrics,
+conditions) and draws the plots from them, so a report can be rebuilt at any time with
+``seedbed report RUN_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import plots, rundir
+from .conditions import summarise
+from .config import ScenarioError
+from .metrics import final_values, mean_ci, series
+
+
+def _fmt(t: tuple[float, float, float], n: int) -> str:
+    m, lo, hi = t
+    return f"{m:.3f}" if n < 2 else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """(Re)draw the plots and write report.md from the files in ``run_dir``."""
+    run_dir = Path(run_dir)
+    for f in ("manifest.json", "metrics.parquet"):
+        if not (run_dir / f).exists():
+            raise ScenarioError(f"{run_dir}: not a seedbed run directory (no {f})")
+    man = json.loads((run_dir / "manifest.json").read_text())
+    table = rundir.read_table(run_dir / "metrics.parquet")
+    scn, v = man["scenario"], man["verdict"]
+    names = [s["name"] for s in scn["strategies"]]
+    n_seeds = len(man["seeds"])
+    exact = v["exact"]
+    pdir = run_dir / "plots"
+    plots.plot_shares(table, names, pdir / "shares.png",
+                      f"{scn['name']}: shares (solid: scenario, dashed: control)")
+    plots.plot_metric(table, "prompt/mistake_rate", pdir / "prompt_mistakes.png",
+                      "P(prompt carries a mistake)", "Mistake prevalence in the round's prompts")
+    plots.plot_metric(table, "reward/mean", pdir / "reward.png", "mean judge reward", "Mean reward of all responses")
+
+    basis = "exact (mean-field), 1 evaluation" if exact else f"{n_seeds} seeds, 95% interval over seeds"
+    L = [f"# seedbed report: {scn['name']}", ""]
+    if scn.get("shows"):
+        L += [f"*{scn['shows'].strip()}*", ""]
+    if scn.get("description"):
+        L += [scn["description"].strip(), ""]
+    L += ["## Verdict", "", f"**{_headline(v)}**", "", _detail(v), "",
+          f"Backend: `{man['backend']}`; numbers: {basis}. Control: same scenario with "
+          f"`{json.dumps(scn['control']['set'])}` ({man['control_label']}).", ""]
+
+    L += ["## Shares", "", "| strategy | initial | final (scenario) | final (control) | kept in round 1 (scenario) | kept in round 1 (control) |",
+          "|---|---|---|---|---|---|"]
+    for s in scn["strategies"]:
+        nm = s["name"]
+        fs = mean_ci(final_values(table, f"share/{nm}", "scenario"))
+        fc = mean_ci(final_values(table, f"share/{nm}", "control"))
+        k1 = [mean_ci(np.array([vals[0] for _, vals in series(table, f"keep/{nm}", arm).values()]))
+              for arm in ("scenario", "control")]
+        L.append(f"| {nm} | {s['share']:.3f} | {_fmt(fs, n_seeds)} | {_fmt(fc, n_seeds)} | "
+                 f"{_fmt(k1[0], n_seeds)} | {_fmt(k1[1], n_seeds)} |")
+    L += ["", "'Kept in round 1' is the fraction of that strategy's responses the selection kept "
+          "(for best-of-n at most 1/n on average; for reward-weighted and critique-revision a relative weight).", ""]
+    L += ["![shares](plots/shares.png)", "", "![prompt mistakes](plots/prompt_mistakes.png)", "",
+          "![reward](plots/reward.png)", ""]
+
+    cond = run_dir / "conditions.parquet"
+    if cond.exists():
+        ct = rundir.read_table(cond)
+        L += ["## Under which conditions", "",
+              f"Each line varies one setting of this scenario and recomputes both arms exactly on the mean-field "
+              f"backend; 'selects' means {v['seeder']}'s final share exceeds the control's by more than 0.02.", ""]
+        L += summarise(ct)
+        L += ["", "| setting | value | final share (scenario) | final share (control) | difference | selects |",
+              "|---|---|---|---|---|---|"]
+        for r in ct.to_pylist():
+            base = " (this run)" if r["is_base"] else ""
+            L.append(f"| `{r['factor']}` | {r['value']}{base} | {r['scenario_final']:.3f} | {r['control_final']:.3f} | "
+                     f"{r['effect']:+.3f} | {'yes' if r['selects'] else 'no'} |")
+        L.append("")
+
+    L += ["## Reproduce", "", "```", f"seedbed run {run_dir / 'scenario.toml'} --backend {man['backend']}"
+          + (f" --seeds {n_seeds}" if n_seeds > 1 else ""), "```", "",
+          f"Code revision `{man['code_revision']}`; root seed {man['root_seed']}; "
+          f"versions: {', '.join(f'{k} {x}' for k, x in sorted(man['versions'].items()))}.", ""]
+    return rundir.write_text(run_dir / "report.md", "\n".join(L))
+
+
+def _headline(v: dict) -> str:
+    exact = v["exact"]
+    n = 1 if exact else v["n_seeds"]
+    verb = "selects for seeding" if v["selects"] else "does not select for seeding"
+    return (f"This setup {verb}: {v['seeder']}'s final share is {_fmt(v['scenario_final'], n)} against "
+            f"{_fmt(v['control_final'], n)} in the control (start {v['initial']:.3f}).")
+
+
+def _detail(v: dict) -> str:
+    n = 1 if v["exact"] else v["n_seeds"]
+    basis = ("exact expectation, no sampling noise" if v["exact"]
+             else f"paired over {v['n_seeds']} seeds, 95% t-interval")
+    return (f"Difference scenario − control: {_fmt(v['effect'], n)} ({basis}). The first-turn error rate "
+            f"(how often the policy's own answers are wrong, i.e. seeding) differs by {_fmt(v['seeding_effect'], n)}.")
