@@ -1,1 +1,17 @@
-"""seedbed."""
+"""seedbed: does this post-training setup, through an outer loop, select for mistake seeding?
+
+The Python API mirrors the CLI:
+
+    import seedbed
+    scn = seedbed.load_scenario("seed", {"prompts.phi": 0.5})
+    result = seedbed.run(scn, out="runs/seed")          # scenario + control, report on disk
+    print(result.verdict.headline)
+    phase = seedbed.sweep(scn, ["judge.bonus=0:2:41", "prompts.phi=0:1:41"], out="runs/sweep")
+"""
+
+from .api import RunResult, run
+from .config import Scenario, ScenarioError, load_scenario
+from .sweeps import SweepResult, sweep
+
+__all__ = ["RunResult", "Scenario", "ScenarioError", "load_scenario", "run", "sweep", "SweepResult"]
+__version__ = "0.1.0"

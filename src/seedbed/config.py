@@ -316,7 +316,7 @@ def _format_errors(e: ValidationError, raw: dict[str, Any], source: str) -> str:
             except (IndexError, AttributeError, KeyError, TypeError):
                 pass
         field = ".".join(str(p) for p in loc) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             parent = _model_at(loc[:-1])
             allowed = ", ".join(parent.model_fields) if parent else "see the schema"

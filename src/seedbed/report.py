@@ -80,7 +80,8 @@ def write_report(run_dir: str | Path) -> Path:
                      f"{r['effect']:+.3f} | {'yes' if r['selects'] else 'no'} |")
         L.append("")
 
-    L += ["## Reproduce", "", "```", f"seedbed run {run_dir / 'scenario.toml'} --backend {man['backend']}"
+    L += ["## Reproduce", "", "From this folder (scenario.toml is the resolved scenario, overrides applied):", "",
+          "```", f"seedbed run scenario.toml --backend {man['backend']}"
           + (f" --seeds {n_seeds}" if n_seeds > 1 else ""), "```", "",
           f"Code revision `{man['code_revision']}`; root seed {man['root_seed']}; "
           f"versions: {', '.join(f'{k} {x}' for k, x in sorted(man['versions'].items()))}.", ""]

@@ -1,0 +1,47 @@
+# seedbed: the two commands that set everything up on a fresh machine.
+#   make demo   create .venv, install seedbed, run the seed scenario and its control, write reports
+#   make test   create .venv, install the test dependencies, run the test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+PIN    := -c constraints.txt
+RUNS   ?= runs/demo
+
+# Nothing writes to the home directory: caches live in the work tree.
+export MPLCONFIGDIR  := $(CURDIR)/.venv/.mpl
+export XDG_DATA_HOME := $(CURDIR)/.venv/.xdg
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test test-all bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.demo-installed: pyproject.toml constraints.txt | $(PY)
+	$(PIP) install $(PIN) -e .
+	@touch $@
+
+$(VENV)/.test-installed: pyproject.toml constraints.txt | $(PY)
+	$(PIP) install $(PIN) -e '.[dev]'
+	@touch $@
+
+demo: $(VENV)/.demo-installed
+	$(VENV)/bin/seedbed list
+	$(VENV)/bin/seedbed run seed --backend meanfield --out $(RUNS)/seed-meanfield
+	$(VENV)/bin/seedbed sweep seed --grid judge.bonus=0:2:41 --grid prompts.phi=0:1:41 --out $(RUNS)/seed-sweep
+	@echo
+	@echo "Reports: $(RUNS)/seed-meanfield/report.md (plots in $(RUNS)/seed-meanfield/plots/)"
+	@echo "Phase diagram: $(RUNS)/seed-sweep/heatmap_share_B.png"
+
+test: $(VENV)/.test-installed
+	$(PY) -m pytest -q
+
+test-all: $(VENV)/.test-installed
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: $(VENV)/.test-installed
+	$(PY) benchmarks/meanfield_grid.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -1,0 +1,173 @@
+"""Command line: ``seedbed run | sweep | report | list``.
+
+User mistakes (a bad scenario field, an unknown backend, a missing run directory) print
+one red line naming the problem and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import ScenarioError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="seedbed: does this post-training setup, through an outer loop, select for mistake seeding?")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _user_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ScenarioError as e:
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+    return wrapper
+
+
+def _quiet_env(out: Path) -> None:
+    """Keep matplotlib's cache inside the run folder, never in the home directory."""
+    os.environ.setdefault("MPLCONFIGDIR", str(out.resolve() / ".mpl"))
+
+
+def _round_table(title: str, names: list[str], rows: list[tuple[int, dict[str, float]]]) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    t.add_column("round", justify="right")
+    for n in names:
+        t.add_column(f"share {n}", justify="right")
+    for c in ("mistakes in prompts", "mean reward", "kept"):
+        t.add_column(c, justify="right")
+    for r, snap in rows:
+        t.add_row(str(r), *[f"{snap[f'share/{n}']:.3f}" for n in names],
+                  f"{snap['prompt/mistake_rate']:.3f}", f"{snap['reward/mean']:+.3f}", f"{snap['kept/fraction']:.3f}")
+    return t
+
+
+def _thin(rows: list, most: int = 12) -> list:
+    """At most ``most`` rows, evenly spread, always with the last."""
+    if len(rows) <= most:
+        return rows
+    step = -(-len(rows) // most)
+    picked = rows[::step]
+    return picked if picked[-1] is rows[-1] else picked + [rows[-1]]
+
+
+@app.command()
+@_user_errors
+def run(
+    scenario: str = typer.Argument(..., help="Preset name (see `seedbed list`) or path to a TOML file."),
+    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>/<backend>)."),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per arm for stochastic backends (intervals over seeds)."),
+) -> None:
+    """Run a scenario and its control, print per-round tables and the verdict, write a report."""
+    from .api import run as api_run
+    from .config import load_scenario
+
+    scn = load_scenario(scenario, set_ or [])
+    out = out or Path("runs") / scn.name / backend
+    _quiet_env(out)
+    names = scn.names
+    history: dict[str, list[tuple[int, dict[str, float]]]] = {"scenario": [], "control": []}
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=False)
+    tasks = {arm: progress.add_task(f"{arm:8s}", total=scn.rounds * (seeds if backend != "meanfield" else 1))
+             for arm in ("scenario", "control")}
+    live_table = {"t": Table()}
+
+    def on_round(arm: str, r: int, total: int, snap: dict[str, float]) -> None:
+        history[arm].append((r, snap))
+        progress.advance(tasks[arm])
+        live_table["t"] = _round_table(f"{scn.name} [{arm}] (last rounds)", names, history[arm][-8:])
+        live.update(Group(live_table["t"], progress))
+
+    with Live(Group(progress), console=console, refresh_per_second=8, transient=True) as live:
+        result = api_run(scn, backend=backend, out=out, seeds=seeds, progress=on_round)
+    for arm, label in (("scenario", scn.name), ("control", f"{scn.name} control: {scn.control.label}")):
+        console.print(_round_table(label, names, _thin(history[arm])))
+        console.print()
+    v = result.verdict
+    console.print(f"[bold]{v.headline}[/]")
+    console.print(v.detail)
+    console.print(f"report: {out / 'report.md'}")
+
+
+@app.command()
+@_user_errors
+def sweep(
+    scenario: str = typer.Argument(..., help="Preset name or TOML path."),
+    grid: list[str] = typer.Option(..., "--grid", "-g", help="Axis: key=start:stop:num or key=v1,v2 (repeatable)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Final metric to plot (default: share/<seeder>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<name>/sweep)."),
+    workers: int = typer.Option(0, "--workers", help="Processes for large grids (0: up to 2)."),
+) -> None:
+    """Phase diagram: final metrics over a grid (exact mean-field), tidy Parquet + heat map."""
+    import numpy as np
+
+    from .config import load_scenario
+    from .sweeps import parse_axis, sweep as run_sweep
+
+    scn = load_scenario(scenario, set_ or [])
+    axes = [parse_axis(g) for g in grid]
+    total = int(np.prod([len(a.values) for a in axes]))
+    out = out or Path("runs") / scn.name / "sweep"
+    _quiet_env(out)
+    with Progress(TextColumn("grid points"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as prog:
+        task = prog.add_task("sweep", total=total)
+        res = run_sweep(scn, axes, out=out, workers=workers or None, metric=metric,
+                        progress=lambda k: prog.advance(task, k))
+    m = metric or f"share/{scn.seeder}"
+    z = res.grid(m)
+    console.print(f"{total} points × {scn.rounds} rounds (exact). final {m}: min {np.nanmin(z):.3f}, "
+                  f"max {np.nanmax(z):.3f}")
+    console.print(f"results: {out / 'sweep.parquet'}; plot: {sorted(p.name for p in out.glob('*.png'))}")
+
+
+@app.command()
+@_user_errors
+def report(run_dir: Path = typer.Argument(..., help="A run directory written by `seedbed run`.")) -> None:
+    """Rebuild report.md and the plots of a run directory from its data files."""
+    from .report import write_report
+
+    _quiet_env(run_dir)
+    path = write_report(run_dir)
+    console.print(f"report: {path}")
+
+
+@app.command("list")
+@_user_errors
+def list_() -> None:
+    """List the shipped scenario presets and what each shows."""
+    from .config import list_presets, load_scenario
+
+    t = Table(show_edge=False)
+    t.add_column("preset")
+    t.add_column("selection")
+    t.add_column("shows")
+    for p in list_presets():
+        s = load_scenario(p)
+        t.add_row(p.stem, s.selection.rule, s.shows)
+    console.print(t)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
