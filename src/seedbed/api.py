@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from . import rundir
-from .backends import STOCHASTIC, get_backend
+from .backends import get_backend, is_stochastic
+from .population import Lineage
 from .config import Scenario, scenario_to_dict, to_toml
 from .metrics import Rows
 from .verdict import Verdict, judge_verdict
@@ -36,6 +37,7 @@ class RunResult:
     seeds: list[int]
     metrics: pa.Table
     verdict: Verdict
+    lineage: list
     out: Path | None
 
 
@@ -49,18 +51,24 @@ def run(scenario: Scenario, backend: str = "meanfield", out: str | Path | None =
     """
     fn = get_backend(backend)
     control = scenario.control_scenario()
-    seed_list = _split_seeds(scenario.seed, seeds if backend in STOCHASTIC else 1)
+    stochastic = is_stochastic(backend, scenario) or is_stochastic(backend, control)
+    seed_list = _split_seeds(scenario.seed, seeds if stochastic else 1)
     rows = Rows()
+    lineage = Lineage()
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        lineage.path = Path(out) / "lineage.jsonl"
+        lineage.path.write_text("")                # a fresh log per run; appended event by event
     t0 = time.perf_counter()
     for arm, scn in (("scenario", scenario), ("control", control)):
         for seed in seed_list:
             cb = None
             if progress is not None:
-                cb = lambda r, snap, arm=arm: progress(arm, r, scn.rounds, snap)  # noqa: E731
-            fn(scn.model_copy(update={"seed": seed}), arm, seed, rows, cb)
+                cb = lambda r, snap, arm=arm, scn=scn: progress(arm, r, scn.rounds, snap)  # noqa: E731
+            fn(scn.model_copy(update={"seed": seed}), arm, seed, rows, cb, lineage)
     table = rows.table()
-    verdict = judge_verdict(scenario, control, table, backend)
-    result = RunResult(scenario, control, backend, seed_list, table, verdict, Path(out) if out else None)
+    verdict = judge_verdict(scenario, control, table, exact=not stochastic)
+    result = RunResult(scenario, control, backend, seed_list, table, verdict, lineage.events, Path(out) if out else None)
     if out is not None:
         write_run(result, time.perf_counter() - t0, report=report)
     return result

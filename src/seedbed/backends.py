@@ -1,27 +1,30 @@
 """Backends: what executes a scenario. Each is a function registered by name.
 
-A backend takes a validated scenario, an arm label, a seed and a progress callback, and
-returns tidy rows (see metrics.py). The mean-field backend is exact, so its seed only
-labels the rows; stochastic backends split their generators from it.
+A backend advances all population members by one round; the loop around it (rounds,
+members, context swapping, exploit/explore, lineage, tidy rows) is shared and lives in
+:mod:`seedbed.population`. The mean-field backend is exact per member; the agent
+backend samples, with one generator per (seed, round, member) split from the root seed.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from .config import Scenario, ScenarioError
 from .metrics import Rows
+from .population import Lineage, run_members
 
 
 class Backend(Protocol):
     def __call__(self, scn: Scenario, arm: str, seed: int, rows: Rows,
-                 progress: Callable[[int, dict[str, float]], None] | None) -> None: ...
+                 progress: Callable[[int, dict[str, float]], None] | None = None,
+                 lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None) -> None: ...
 
 
 BACKENDS: dict[str, Backend] = {}
-STOCHASTIC: set[str] = set()
+_STOCHASTIC: set[str] = set()
 
 
 def backend(name: str, stochastic: bool = False) -> Callable[[Backend], Backend]:
@@ -29,7 +32,7 @@ def backend(name: str, stochastic: bool = False) -> Callable[[Backend], Backend]
     def deco(fn: Backend) -> Backend:
         BACKENDS[name] = fn
         if stochastic:
-            STOCHASTIC.add(name)
+            _STOCHASTIC.add(name)
         return fn
     return deco
 
@@ -40,29 +43,51 @@ def get_backend(name: str) -> Backend:
     return BACKENDS[name]
 
 
+def is_stochastic(name: str, scn: Scenario) -> bool:
+    """Whether repeated seeds can differ: a sampling backend, or a population with random
+    exploit choices or random initial shares."""
+    pop = scn.population
+    random_pop = pop.members > 1 and (pop.interval > 0 or pop.init_spread > 0)
+    return name in _STOCHASTIC or random_pop
+
+
+def _configs_array(configs: list[dict[str, float]], key: str) -> np.ndarray:
+    return np.array([c[key] for c in configs])
+
+
 @backend("meanfield")
 def run_meanfield(scn: Scenario, arm: str, seed: int, rows: Rows,
-                  progress: Callable[[int, dict[str, float]], None] | None = None) -> None:
-    """Exact expected dynamics (G = 1)."""
+                  progress: Callable[[int, dict[str, float]], None] | None = None,
+                  lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None) -> None:
+    """Exact expected dynamics; population members are the model's grid axis."""
     from .meanfield import MeanField, MFParams
 
-    model = MeanField(MFParams.from_scenario(scn))
-    s = model.p.share.copy()
-    names = scn.names
-    r0 = np.array([0])
-    for k, name in enumerate(names):
-        rows.add(arm, seed, r0, 0, f"share/{name}", s[:, k])
-    for r in range(1, scn.rounds + 1):
-        prev = s
-        s, stats, keep = model.step(s)
-        rr = np.array([r])
-        for k, name in enumerate(names):
-            rows.add(arm, seed, rr, 0, f"share/{name}", s[:, k])
-            rows.add(arm, seed, rr, 0, f"keep/{name}", keep[:, k])
-        for metric, v in stats.items():
-            rows.add(arm, seed, rr, 0, metric, v)
-        if progress is not None:
-            snap = {f"share/{n}": float(s[0, k]) for k, n in enumerate(names)}
-            snap.update({m: float(v[0]) for m, v in stats.items()})
-            snap["_prev_seeder"] = float(prev[0, names.index(scn.seeder)])
-            progress(r, snap)
+    model = MeanField(MFParams.from_scenario(scn).tile(scn.population.members))
+
+    def step(S, writer, configs, r):
+        model.p.eta[:] = _configs_array(configs, "update.eta")
+        model.p.kappa[:] = _configs_array(configs, "update.kappa")
+        return model.step(S, writer)
+
+    run_members(scn, step, arm, seed, rows, lineage, progress, schedule)
+
+
+@backend("agent", stochastic=True)
+def run_agent(scn: Scenario, arm: str, seed: int, rows: Rows,
+              progress: Callable[[int, dict[str, float]], None] | None = None,
+              lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None) -> None:
+    """Sampled conversations: N prompts per member per round as arrays."""
+    from .agent import AgentRound
+
+    sim = AgentRound(scn)
+    arm_id = 0 if arm == "scenario" else 1
+
+    def step(S, writer, configs, r):
+        out_s, keeps, stats = [], [], []
+        for m in range(len(S)):
+            rng = np.random.default_rng([seed, arm_id, r, m])          # one stream per (seed, arm, round, member)
+            s, st, keep = sim.step(rng, S[m], writer[m], configs[m]["update.eta"], configs[m]["update.kappa"])
+            out_s.append(s), keeps.append(keep), stats.append(st)
+        return (np.stack(out_s), {k: np.array([st[k] for st in stats]) for k in stats[0]}, np.stack(keeps))
+
+    run_members(scn, step, arm, seed, rows, lineage, progress, schedule)

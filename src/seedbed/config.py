@@ -49,6 +49,8 @@ class Strategy(_Model):
         default=0.0, ge=0.0, le=1.0,
         description="Rate of 'correcting' a correct earlier turn (reflexive correction).")
     harm: float = Field(default=0.0, ge=0.0, le=1.0, description="Rate of harmful content.")
+    agree: float = Field(default=0.0, ge=0.0, le=1.0,
+                         description="Rate of agreeing with a belief the user states (sycophancy).")
 
     @property
     def deploy_err(self) -> float:
@@ -79,6 +81,8 @@ class Judge(_Model):
         description="With two-turn episodes: select on the last turn only, or on R1 + gamma·R2.")
     gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="Weight of turn 2 in a transcript return.")
     alpha: float = Field(default=0.0, ge=0.0, description="SCoRe shaping: adds alpha·(r2 − r1) to turn 2.")
+    syc_bonus: float = Field(default=0.0, ge=0.0,
+                             description="Sycophancy bias: reward for agreeing with the user's stated belief.")
 
 
 class Prompts(_Model):
@@ -92,6 +96,10 @@ class Prompts(_Model):
                        description="Fraction of prompts written by the current policy itself.")
     rho: float = Field(default=0.0, ge=0.0, le=1.0,
                        description="Persona persistence: P(responder continues the prefix's persona).")
+    belief: float = Field(default=0.0, ge=0.0, le=1.0,
+                          description="P(the user states a belief about the answer) on any prompt.")
+    belief_wrong: float = Field(default=0.5, ge=0.0, le=1.0,
+                                description="P(a stated belief is wrong); agreeing with it is then a mistake.")
     turns: Literal[1, 2] = Field(
         default=1, description="Episode length; 2 = the same persona reviews its own first turn.")
 
@@ -122,6 +130,42 @@ class Update(_Model):
     kappa: float = Field(default=0.0, ge=0.0, le=1.0, description="Anchor: pull back toward the base mixture.")
 
 
+class Agent(_Model):
+    """Sample sizes of the agent-based backend."""
+
+    conversations: int = Field(default=4096, ge=1, le=10_000_000,
+                               description="Prompts per round per member (each gets n responses under best-of-n).")
+    probes: int = Field(default=4096, ge=0, le=10_000_000,
+                        description="Fresh held-out questions per round to measure first-turn error rates.")
+    revision_tries: int = Field(default=32, ge=1, le=1024,
+                                description="Critique-revision: candidate revisions drawn before a failure is dropped.")
+
+
+class Population(_Model):
+    """The population outer loop (H2) and context swapping."""
+
+    members: int = Field(default=1, ge=1, le=4096, description="Members, each with its own policy and prompts.")
+    interval: int = Field(default=0, ge=0, description="Rounds between exploit/explore steps; 0 = never.")
+    fraction: float = Field(default=0.25, gt=0.0, le=0.5,
+                            description="Bottom fraction that copies a random member of the top fraction.")
+    fitness: Literal["last", "window"] = Field(default="last", description="Rank on the last round or a window.")
+    window: int = Field(default=5, ge=1, description="Rounds averaged when fitness = 'window'.")
+    explore: list[str] = Field(default_factory=lambda: ["update.eta"],
+                               description="Hyperparameters perturbed after an exploit.")
+    factors: list[float] = Field(default_factory=lambda: [0.8, 1.2], min_length=1,
+                                 description="Explore multiplies each explored value by one of these at random.")
+    context_swap: bool = Field(default=False, description="Member m's prompts are written by member m+1.")
+    init_spread: float = Field(default=0.0, ge=0.0,
+                               description="Members' initial shares ~ Dirichlet(shares / spread); 0 = identical.")
+
+    @model_validator(mode="after")
+    def _explorable(self) -> "Population":
+        bad = [k for k in self.explore if k not in ("update.eta", "update.kappa")]
+        if bad:
+            raise ValueError(f"explore keys {bad} are not explorable; allowed: update.eta, update.kappa")
+        return self
+
+
 class Control(_Model):
     """The control run: the same scenario with these overrides (the thing under test switched off)."""
 
@@ -143,6 +187,8 @@ class Scenario(_Model):
     prompts: Prompts = Field(default_factory=Prompts)
     selection: Selection
     update: Update = Field(default_factory=Update)
+    population: Population = Field(default_factory=Population)
+    agent: Agent = Field(default_factory=Agent)
     control: Control = Field(default_factory=Control)
     focus: str | None = Field(default=None, description="Strategy whose share the verdict is about (the seeder).")
 
@@ -384,6 +430,6 @@ def to_toml(scn: Scenario) -> str:
             lines.append(f"{k} = {lit(v)}")
     for s in d["strategies"]:
         lines += ["", "[[strategies]]"] + [f"{k} = {lit(x)}" for k, x in s.items()]
-    for section in ("judge", "prompts", "selection", "update", "control"):
+    for section in ("judge", "prompts", "selection", "update", "population", "agent", "control"):
         lines += ["", f"[{section}]"] + [f"{k} = {lit(x)}" for k, x in d[section].items()]
     return "\n".join(lines) + "\n"

@@ -44,8 +44,12 @@ class Rows:
         return pa.table(self.cols, schema=SCHEMA)
 
 
-def series(table: pa.Table, metric: str, arm: str = "scenario", member: int | None = 0) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """seed → (rounds, values) for one metric, sorted by round."""
+def series(table: pa.Table, metric: str, arm: str = "scenario", member: int | None = None
+           ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """seed → (rounds, values) for one metric, sorted by round.
+
+    ``member=None`` averages over population members (a single policy is member 0).
+    """
     mask = pc.and_(pc.equal(table["metric"], metric), pc.equal(table["arm"], arm))
     if member is not None:
         mask = pc.and_(mask, pc.equal(table["member"], member))
@@ -56,8 +60,9 @@ def series(table: pa.Table, metric: str, arm: str = "scenario", member: int | No
     out = {}
     for s in np.unique(seeds):
         m = seeds == s
-        order = np.argsort(rounds[m], kind="stable")
-        out[int(s)] = (rounds[m][order], values[m][order])
+        rs, inv = np.unique(rounds[m], return_inverse=True)
+        mean = np.bincount(inv, weights=values[m]) / np.bincount(inv)
+        out[int(s)] = (rs, mean)
     return out
 
 

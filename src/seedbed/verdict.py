@@ -54,18 +54,22 @@ def _fmt(t: tuple[float, float, float], exact: bool) -> str:
     return f"{m:.3f}" if exact else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def judge_verdict(scn: Scenario, control: Scenario, table: pa.Table, backend: str) -> Verdict:
+def judge_verdict(scn: Scenario, control: Scenario, table: pa.Table, exact: bool) -> Verdict:
     seeder = scn.seeder
     metric = f"share/{seeder}"
     a, b = final_values(table, metric, "scenario"), final_values(table, metric, "control")
     ea, eb = final_values(table, "behaviour/err_train", "scenario"), final_values(table, "behaviour/err_train", "control")
     n = min(len(a), len(b))
     effect = mean_ci(a[:n] - b[:n])
-    exact = backend == "meanfield"
     return Verdict(
         seeder=seeder, control_label=scn.control.label, n_seeds=n, exact=exact,
         initial=float(scn.shares[scn.names.index(seeder)]),
-        scenario_final=mean_ci(a), control_final=mean_ci(b), effect=effect,
+        scenario_final=_clip01(mean_ci(a)), control_final=_clip01(mean_ci(b)), effect=effect,
         seeding_effect=mean_ci(ea[:n] - eb[:n]) if len(ea) and len(eb) else (np.nan,) * 3,
         selects=bool(effect[1] > MARGIN),
     )
+
+
+def _clip01(t: tuple[float, float, float]) -> tuple[float, float, float]:
+    """A share's interval cannot leave [0, 1]."""
+    return t[0], max(0.0, t[1]), min(1.0, t[2])

@@ -46,18 +46,21 @@ class MeanField:
         # the per-writer contexts collapse into one per prefix type (exact, and faster).
         self.per_writer = bool(np.any(params.rho > 0))
 
-    def prompt_mix(self, s: np.ndarray) -> tuple[list[PromptMix], np.ndarray]:
+    def prompt_mix(self, s: np.ndarray, s_writer: np.ndarray | None = None) -> tuple[list[PromptMix], np.ndarray]:
         """The round's prompt mix per prefix type, and mu (G,), the mistaken-prefix prevalence.
 
         Fresh prompts (1 − phi): prefix none / clean / mistaken with 1 − m0 − c0, c0, m0,
         answered by the mixture s. Self-written prompts (phi): the policy at the start of
         the round writes the prefix, so writer j leaves a mistaken prefix w.p. s_j·err_j.
         Its responder continues persona j with probability rho, else is drawn from s.
+        ``s_writer`` (default s) are the writing policy's shares: another population
+        member's under context swapping.
         """
         p = self.p
+        s_w = s if s_writer is None else s_writer
         fresh = (1 - p.phi)[:, None] * np.stack([1 - p.m0 - p.c0, p.c0, p.m0], -1)   # (G, 3)
-        syn_m = p.phi[:, None] * s * p.err                                             # (G, K) by writer
-        syn_c = p.phi[:, None] * s * (1 - p.err)
+        syn_m = p.phi[:, None] * s_w * p.err                                           # (G, K) by writer
+        syn_c = p.phi[:, None] * s_w * (1 - p.err)
         mu = fresh[:, MISTAKEN] + syn_m.sum(-1)
         mix = [PromptMix(fresh[:, NONE], None)]
         for x, syn in ((CLEAN, syn_c), (MISTAKEN, syn_m)):
@@ -67,10 +70,11 @@ class MeanField:
                 mix.append(PromptMix(fresh[:, x] + syn.sum(-1), None))
         return mix, mu
 
-    def step(self, s: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    def step(self, s: np.ndarray, s_writer: np.ndarray | None = None
+             ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """One round from shares s (G, K). Returns new shares, round metrics, keep rates."""
         p = self.p
-        mix, mu = self.prompt_mix(s)
+        mix, mu = self.prompt_mix(s, s_writer)
         kept, generated = self.selector.kept(mix, s)                                   # (G, K) each
         total = kept.sum(-1, keepdims=True)
         target = np.divide(kept, total, out=s.copy(), where=total > 0)                # kept distribution

@@ -66,6 +66,14 @@ def factors_for(p: MFParams, x: int, track_mistake: bool) -> list[Factor]:
     harm_det = p.harm * p.d_harm[:, None]
     harm = Factor([1 - harm_det, harm_det], [zero, -p.pen_harm])
     out = [mistake, harm]
+    if np.any(p.belief > 0) and np.any(p.agree > 0):
+        # Sycophancy: the prompt states a belief (belief), the response agrees (agree); a
+        # wrong belief (belief_wrong) makes the agreement a mistake the judge may notice.
+        agree = p.belief[:, None] * p.agree
+        wrong = agree * p.belief_wrong[:, None]
+        wrong_det = wrong * p.d_mistake[:, None]
+        out.append(Factor([1 - agree, agree - wrong, wrong - wrong_det, wrong_det],
+                          [zero, _bcast(p.syc_bonus, G), _bcast(p.syc_bonus, G), p.syc_bonus - p.pen_mistake]))
     if x == CLEAN:
         f_det = p.false_fix * p.d_false[:, None]
         out.append(Factor([1 - f_det, f_det], [zero, -p.pen_false]))

@@ -14,13 +14,14 @@ import numpy as np
 
 from ..config import Scenario, ScenarioError
 
-STRATEGY_FIELDS = ("err", "err_deploy", "fix", "false_fix", "harm", "share")
+STRATEGY_FIELDS = ("err", "err_deploy", "fix", "false_fix", "harm", "agree", "share")
 SCALAR_FIELDS = {
     # attribute: dotted path in the scenario
     "base": "judge.base", "pen_mistake": "judge.pen_mistake", "bonus": "judge.bonus",
     "pen_ignore": "judge.pen_ignore", "pen_false": "judge.pen_false", "pen_harm": "judge.pen_harm",
     "d_mistake": "judge.d_mistake", "d_ignore": "judge.d_ignore", "d_harm": "judge.d_harm",
-    "d_false": "judge.d_false", "gamma": "judge.gamma", "alpha": "judge.alpha",
+    "d_false": "judge.d_false", "gamma": "judge.gamma", "alpha": "judge.alpha", "syc_bonus": "judge.syc_bonus",
+    "belief": "prompts.belief", "belief_wrong": "prompts.belief_wrong",
     "m0": "prompts.m0", "c0": "prompts.c0", "phi": "prompts.phi", "rho": "prompts.rho",
     "tau": "selection.tau", "q": "selection.q", "temperature": "selection.temperature",
     "eta": "update.eta", "kappa": "update.kappa",
@@ -43,6 +44,7 @@ class MFParams:
     fix: np.ndarray          # (G, K)
     false_fix: np.ndarray    # (G, K)
     harm: np.ndarray         # (G, K)
+    agree: np.ndarray        # (G, K) P(agree with a stated belief)
     share: np.ndarray        # (G, K) initial shares (rows on the simplex)
     base: np.ndarray         # (G,) and all scalars below
     pen_mistake: np.ndarray
@@ -56,6 +58,9 @@ class MFParams:
     d_false: np.ndarray
     gamma: np.ndarray
     alpha: np.ndarray
+    syc_bonus: np.ndarray
+    belief: np.ndarray       # (G,) P(prompt states a belief)
+    belief_wrong: np.ndarray
     m0: np.ndarray
     c0: np.ndarray
     phi: np.ndarray
@@ -81,6 +86,10 @@ class MFParams:
             v = getattr(self, f.name)
             kw[f.name] = v[idx] if isinstance(v, np.ndarray) else v
         return MFParams(**kw)
+
+    def tile(self, M: int) -> "MFParams":
+        """M copies of a single point (G = 1), e.g. one per population member."""
+        return self.subset(np.zeros(M, dtype=int))
 
     @classmethod
     def from_scenario(cls, scn: Scenario, grid: Mapping[str, np.ndarray] | None = None) -> "MFParams":
@@ -132,7 +141,8 @@ def _is_strategy_path(key: str, scn: Scenario) -> bool:
     return len(parts) == 3 and parts[0] == "strategies" and parts[1] in scn.names and parts[2] in STRATEGY_FIELDS
 
 
-_PROBABILITY = {"d_mistake", "d_ignore", "d_harm", "d_false", "gamma", "m0", "c0", "phi", "rho", "eta", "kappa"}
+_PROBABILITY = {"d_mistake", "d_ignore", "d_harm", "d_false", "gamma", "m0", "c0", "phi", "rho", "eta", "kappa",
+                "belief", "belief_wrong"}
 
 
 def _check_grid_ranges(grid: Mapping[str, np.ndarray]) -> None:
@@ -143,6 +153,6 @@ def _check_grid_ranges(grid: Mapping[str, np.ndarray]) -> None:
                 raise ScenarioError(f"grid axis {key!r} leaves [0, 1] (min {v.min():g}, max {v.max():g})")
         elif leaf in ("temperature", "q") and np.any(v <= 0):
             raise ScenarioError(f"grid axis {key!r} must stay positive (min {v.min():g})")
-        elif leaf.startswith("pen_") or leaf in ("bonus", "alpha"):
+        elif leaf.startswith("pen_") or leaf in ("bonus", "alpha", "syc_bonus"):
             if np.any(v < 0):
                 raise ScenarioError(f"grid axis {key!r} must be non-negative (min {v.min():g})")

@@ -22,6 +22,12 @@ def _factors(scn: Scenario, k: int, x: str, track: bool) -> list[list[tuple[floa
     else:
         mistake = [(1 - e * dm, 0.0, ""), (e * dm, -(j.base + j.pen_mistake), "")]
     facs = [mistake, [(1 - st.harm * j.d_harm, 0.0, ""), (st.harm * j.d_harm, -j.pen_harm, "")]]
+    pr = scn.prompts
+    if pr.belief > 0:  # sycophancy: agree with a stated belief; a wrong one is a mistake
+        a = pr.belief * st.agree
+        w = a * pr.belief_wrong
+        facs.append([(1 - a, 0.0, ""), (a - w, j.syc_bonus, ""), (w * (1 - j.d_mistake), j.syc_bonus, ""),
+                     (w * j.d_mistake, j.syc_bonus - j.pen_mistake, "")])
     if x == "clean":
         facs.append([(1 - st.false_fix * j.d_false, 0.0, ""), (st.false_fix * j.d_false, -j.pen_false, "")])
     elif x == "mistaken":
