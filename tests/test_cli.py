@@ -55,3 +55,21 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path):
         assert r.exit_code == 2, (args, r.output)
         assert fragment in r.output.replace("\n", " "), (args, r.output)
         assert "Traceback" not in r.output
+
+
+def test_run_krueger_and_grading_kinds(tmp_path):
+    r = invoke("run", "krueger", "--set", "krueger.steps=100", "--set", "krueger.last=20", "--set",
+               "krueger.population=[10]", "--set", "krueger.trials=2", "--out", tmp_path / "k")
+    assert r.exit_code == 0, r.output
+    assert "P(cooperate)" in r.output and (tmp_path / "k" / "plots" / "krueger.png").exists()
+    r = invoke("run", "h8_grading", "--set", "grading.steps=200", "--out", tmp_path / "g")
+    assert r.exit_code == 0, r.output and "grading" in r.output
+    assert invoke("report", tmp_path / "k").exit_code == 0
+    assert invoke("report", tmp_path / "g").exit_code == 0
+
+
+def test_run_agent_backend_with_seeds(tmp_path):
+    r = invoke("run", "seed", "--backend", "agent", "--seeds", "2", "--set", "rounds=5",
+               "--set", "agent.conversations=300", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert "2 seeds, 95% t-interval" in r.output.replace("\n", " ")

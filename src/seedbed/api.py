@@ -24,6 +24,7 @@ from .config import Scenario, scenario_to_dict, to_toml
 from .metrics import Rows
 from .verdict import Verdict, judge_verdict
 
+DEFAULT_SEEDS = 5
 ProgressFn = Callable[[str, int, int, dict[str, float]], None]
 
 
@@ -41,18 +42,41 @@ class RunResult:
     out: Path | None
 
 
+@dataclass
+class KindResult:
+    """A finished Krueger or grading experiment: its summary and where it was written."""
+
+    scenario: object
+    summary: object
+    out: Path
+
+
+def run_kind(scenario, out: str | Path | None = None, progress: Callable[[int], None] | None = None) -> KindResult:
+    """Run a scenario of kind 'krueger' or 'grading' (always sampled; written to ``out``)."""
+    out = Path(out) if out is not None else Path("runs") / scenario.name / "agent"
+    out.mkdir(parents=True, exist_ok=True)
+    if scenario.kind == "krueger":
+        from .krueger import write_krueger
+        return KindResult(scenario, write_krueger(scenario, out, progress), out)
+    from .grading import write_grading
+    return KindResult(scenario, write_grading(scenario, out, progress), out)
+
+
 def run(scenario: Scenario, backend: str = "meanfield", out: str | Path | None = None,
-        seeds: int = 1, progress: ProgressFn | None = None, report: bool = True) -> RunResult:
+        seeds: int | None = None, progress: ProgressFn | None = None, report: bool = True) -> RunResult:
     """Run a scenario and its control (same scenario, outer loop off) on one backend.
 
     ``seeds`` > 1 repeats both arms with seeds split from the scenario's root seed, so the
-    verdict can carry a confidence interval; the exact mean-field backend needs one.
+    verdict can carry a confidence interval. Default: 5 when the run is stochastic (agent
+    backend, or a population with random exploit), 1 when it is exact.
     With ``out`` the run directory gets manifest.json, metrics.parquet, plots and report.md.
     """
+    if scenario.kind != "pipeline":
+        return run_kind(scenario, out)  # type: ignore[return-value]
     fn = get_backend(backend)
     control = scenario.control_scenario()
     stochastic = is_stochastic(backend, scenario) or is_stochastic(backend, control)
-    seed_list = _split_seeds(scenario.seed, seeds if stochastic else 1)
+    seed_list = _split_seeds(scenario.seed, (seeds or DEFAULT_SEEDS) if stochastic else 1)
     rows = Rows()
     lineage = Lineage()
     if out is not None:

@@ -68,24 +68,32 @@ def _thin(rows: list, most: int = 12) -> list:
 @_user_errors
 def run(
     scenario: str = typer.Argument(..., help="Preset name (see `seedbed list`) or path to a TOML file."),
-    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact)."),
+    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact) or agent (sampled)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>/<backend>)."),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per arm for stochastic backends (intervals over seeds)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
+                                        help="Seeds per arm when the run is stochastic (default 5); exact runs use 1."),
 ) -> None:
     """Run a scenario and its control, print per-round tables and the verdict, write a report."""
     from .api import run as api_run
     from .config import load_scenario
 
     scn = load_scenario(scenario, set_ or [])
+    if scn.kind != "pipeline":
+        return _run_kind(scn, out)
     out = out or Path("runs") / scn.name / backend
     _quiet_env(out)
     names = scn.names
     history: dict[str, list[tuple[int, dict[str, float]]]] = {"scenario": [], "control": []}
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=False)
-    tasks = {arm: progress.add_task(f"{arm:8s}", total=scn.rounds * (seeds if backend != "meanfield" else 1))
-             for arm in ("scenario", "control")}
+    from .api import DEFAULT_SEEDS
+    from .backends import get_backend, is_stochastic
+
+    get_backend(backend)
+    stochastic = is_stochastic(backend, scn) or is_stochastic(backend, scn.control_scenario())
+    n_seeds = (seeds or DEFAULT_SEEDS) if stochastic else 1
+    tasks = {arm: progress.add_task(f"{arm:8s}", total=scn.rounds * n_seeds) for arm in ("scenario", "control")}
     live_table = {"t": Table()}
 
     def on_round(arm: str, r: int, total: int, snap: dict[str, float]) -> None:
@@ -102,6 +110,38 @@ def run(
     v = result.verdict
     console.print(f"[bold]{v.headline}[/]")
     console.print(v.detail)
+    console.print(f"report: {out / 'report.md'}")
+
+
+def _run_kind(scn, out: Optional[Path]) -> None:
+    """The Krueger unit test and the grading schedule: always sampled, their own tables."""
+    from .api import run_kind
+
+    out = out or Path("runs") / scn.name / "agent"
+    _quiet_env(out)
+    total = (len(scn.krueger.population) * len(scn.krueger.interval) * len(scn.krueger.swap)
+             if scn.kind == "krueger" else 2)
+    with Progress(TextColumn("configurations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as prog:
+        task = prog.add_task("run", total=total)
+        res = run_kind(scn, out, progress=lambda k: prog.advance(task, k))
+    if scn.kind == "krueger":
+        t = Table(title=f"{scn.name}: P(cooperate), last {scn.krueger.last} steps (mean [95% CI] over "
+                        f"{scn.krueger.trials} trials)", title_justify="left", show_edge=False)
+        for c in ("swapping", "population", "PBT interval", "P(cooperate)"):
+            t.add_column(c, justify="right")
+        for r in res.summary:
+            t.add_row("on" if r["swap"] else "off", str(r["population"]),
+                      "none" if r["interval"] == 0 else str(r["interval"]),
+                      f"{r['mean']:.3f} [{max(0, r['lo']):.3f}, {min(1, r['hi']):.3f}]")
+        console.print(t)
+    else:
+        s = res.summary
+        verb = "SELECTS for seeding" if s["selects"] else "does not select for seeding"
+        a, b = s["schedule"], s["step"]
+        console.print(f"[bold]Whole-schedule grading {verb}:[/] planted errors {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] "
+                      f"vs {b[0]:.2f} [{b[1]:.2f}, {b[2]:.2f}] with per-step grading "
+                      f"({scn.grading.learners} learners each).")
     console.print(f"report: {out / 'report.md'}")
 
 
@@ -142,10 +182,23 @@ def sweep(
 @_user_errors
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by `seedbed run`.")) -> None:
     """Rebuild report.md and the plots of a run directory from its data files."""
+    import json
+
     from .report import write_report
 
     _quiet_env(run_dir)
-    path = write_report(run_dir)
+    man = run_dir / "manifest.json"
+    kind = json.loads(man.read_text()).get("kind", "pipeline") if man.exists() else "pipeline"
+    if kind == "krueger":
+        from .krueger import report_krueger
+        report_krueger(run_dir)
+        path = run_dir / "report.md"
+    elif kind == "grading":
+        from .grading import report_grading
+        report_grading(run_dir)
+        path = run_dir / "report.md"
+    else:
+        path = write_report(run_dir)
     console.print(f"report: {path}")
 
 
@@ -157,11 +210,11 @@ def list_() -> None:
 
     t = Table(show_edge=False)
     t.add_column("preset")
-    t.add_column("selection")
+    t.add_column("kind / selection")
     t.add_column("shows")
     for p in list_presets():
         s = load_scenario(p)
-        t.add_row(p.stem, s.selection.rule, s.shows)
+        t.add_row(p.stem, s.selection.rule if s.kind == "pipeline" else s.kind, s.shows)
     console.print(t)
 
 

@@ -175,8 +175,9 @@ class Control(_Model):
 
 
 class Scenario(_Model):
-    """One complete, named setup."""
+    """One complete, named setup of the training pipeline (kind = "pipeline")."""
 
+    kind: Literal["pipeline"] = "pipeline"
     name: str = Field(min_length=1)
     description: str = ""
     shows: str = Field(default="", description="One line: what this preset demonstrates.")
@@ -191,6 +192,8 @@ class Scenario(_Model):
     agent: Agent = Field(default_factory=Agent)
     control: Control = Field(default_factory=Control)
     focus: str | None = Field(default=None, description="Strategy whose share the verdict is about (the seeder).")
+    behaviour: str = Field(default="seeding", min_length=1,
+                           description="What the focus strategy stands for, as the verdict names it.")
 
     @model_validator(mode="after")
     def _check_strategies(self) -> "Scenario":
@@ -274,9 +277,24 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | list[str
         raise ScenarioError(f"{path}: not valid TOML: {e}") from None
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
+    model = scenario_model(raw.get("kind", "pipeline"), str(path))
     for key, value in (overrides or {}).items():
-        _set_path(raw, key, value, str(path))
-    return _validate(raw, str(path))
+        _set_path(raw, key, value, str(path), model)
+    return _validate(raw, str(path), model)
+
+
+# Other scenario kinds (the Krueger unit test, the grading schedule) register their model here.
+KINDS: dict[str, type[BaseModel]] = {}
+
+
+def scenario_model(kind: Any, source: str) -> type[BaseModel]:
+    if kind == "pipeline":
+        return Scenario
+    if not KINDS:  # register the built-in kinds on first use (no import-time side effects)
+        from . import grading, krueger  # noqa: F401
+    if kind not in KINDS:
+        raise ScenarioError(f"{source}: field 'kind' = {kind!r}: unknown; allowed: pipeline, {', '.join(sorted(KINDS))}")
+    return KINDS[kind]
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -298,7 +316,7 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _set_path(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+def _set_path(raw: dict[str, Any], key: str, value: Any, source: str, model: type[BaseModel] | None = None) -> None:
     parts = key.split(".")
     node: Any = raw
     for i, part in enumerate(parts):
@@ -316,18 +334,18 @@ def _set_path(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
         if not isinstance(node, dict):
             raise ScenarioError(f"{source}: override {key!r}: {'.'.join(parts[:i])} is a value, not a table")
         if last:
-            _check_known(parts, source, key)
+            _check_known(parts, source, key, model or Scenario)
             node[part] = value
         else:
             if part not in node:
-                _check_known(parts[: i + 1], source, key)
+                _check_known(parts[: i + 1], source, key, model or Scenario)
                 node[part] = {}
             node = node[part]
 
 
-def _check_known(parts: list[str], source: str, key: str) -> None:
+def _check_known(parts: list[str], source: str, key: str, root: type[BaseModel]) -> None:
     """Refuse overrides of fields the schema does not have, listing the allowed ones."""
-    model: type[BaseModel] = Scenario
+    model: type[BaseModel] = root
     for j, part in enumerate(parts):
         if model is Scenario and part == "strategies":
             model = Strategy
@@ -344,14 +362,14 @@ def _check_known(parts: list[str], source: str, key: str) -> None:
             return
 
 
-def _validate(raw: dict[str, Any], source: str) -> Scenario:
+def _validate(raw: dict[str, Any], source: str, model: type[BaseModel] = Scenario) -> Any:
     try:
-        return Scenario.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
-        raise ScenarioError(_format_errors(e, raw, source)) from None
+        raise ScenarioError(_format_errors(e, raw, source, model)) from None
 
 
-def _format_errors(e: ValidationError, raw: dict[str, Any], source: str) -> str:
+def _format_errors(e: ValidationError, raw: dict[str, Any], source: str, root: type[BaseModel] = Scenario) -> str:
     lines = []
     for err in e.errors():
         loc = list(err["loc"])
@@ -364,7 +382,7 @@ def _format_errors(e: ValidationError, raw: dict[str, Any], source: str) -> str:
         field = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            parent = _model_at(loc[:-1])
+            parent = _model_at(loc[:-1], root)
             allowed = ", ".join(parent.model_fields) if parent else "see the schema"
             msg = f"unknown field; allowed here: {allowed}"
         elif err["type"] == "missing":
@@ -375,8 +393,8 @@ def _format_errors(e: ValidationError, raw: dict[str, Any], source: str) -> str:
     return "\n".join(lines)
 
 
-def _model_at(loc: list[Any]) -> type[BaseModel] | None:
-    model: type[BaseModel] = Scenario
+def _model_at(loc: list[Any], root: type[BaseModel] = Scenario) -> type[BaseModel] | None:
+    model: type[BaseModel] = root
     for part in loc:
         if model is Scenario and part == "strategies":
             model = Strategy

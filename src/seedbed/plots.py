@@ -88,3 +88,30 @@ def plot_heatmap(x: np.ndarray, y: np.ndarray, z: np.ndarray, xlabel: str, ylabe
     path = _save(fig, path)
     plt.close(fig)
     return path
+
+
+def plot_lineage(events: list[dict], path: Path) -> Path:
+    """Who copied whom: one row per member, a line from parent to child at each exploit
+    (scenario arm, first seed), coloured by the parent's fitness."""
+    plt = _plt()
+    ex = [e for e in events if e["event"] == "exploit" and e["arm"] == "scenario"]
+    seed = ex[0]["seed"] if ex else None
+    ex = [e for e in ex if e["seed"] == seed]
+    members = sorted({e["member"] for e in events if e["event"] == "init" and e["arm"] == "scenario"})
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    rounds = [e["round"] for e in ex] or [0]
+    for m in members:
+        ax.plot([0, max(rounds)], [m, m], color="0.85", lw=1, zorder=0)
+    if ex:
+        fit = np.array([e["parent_fitness"] for e in ex])
+        norm = plt.Normalize(fit.min(), fit.max() if fit.max() > fit.min() else fit.min() + 1)
+        cmap = plt.get_cmap("viridis")
+        for e in ex:
+            ax.annotate("", xy=(e["round"], e["member"]), xytext=(e["round"] - 0.6, e["parent"]),
+                        arrowprops=dict(arrowstyle="->", color=cmap(norm(e["parent_fitness"])), lw=1))
+        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        fig.colorbar(sm, ax=ax, label="parent fitness (mean reward)")
+    ax.set(xlabel="round", ylabel="member", yticks=members, title=f"Exploit events (scenario arm, seed {seed})")
+    path = _save(fig, path)
+    plt.close(fig)
+    return path

@@ -65,6 +65,31 @@ def write_report(run_dir: str | Path) -> Path:
     L += ["![shares](plots/shares.png)", "", "![prompt mistakes](plots/prompt_mistakes.png)", "",
           "![reward](plots/reward.png)", ""]
 
+    # H4: seeding measured in training contexts next to deployment contexts
+    if any(s.get("err_deploy") is not None for s in scn["strategies"]):
+        L += ["## Seeding in training vs deployment", "",
+              "First-turn error rate on fresh questions, measured in a training context and in a deployment "
+              "context, at the last round.", "",
+              "| arm | training context | deployment context |", "|---|---|---|"]
+        for arm in ("scenario", "control"):
+            tr = mean_ci(final_values(table, "behaviour/err_train", arm))
+            de = mean_ci(final_values(table, "behaviour/err_deploy", arm))
+            L.append(f"| {arm} | {_fmt(tr, n_seeds)} | {_fmt(de, n_seeds)} |")
+        L += ["", "A training-time metric sees the seeding; a deployment-time metric does not.", ""]
+
+    lin = run_dir / "lineage.jsonl"
+    if lin.exists() and lin.stat().st_size:
+        from .population import read_lineage
+        events = read_lineage(lin)
+        exploits = [e for e in events if e["event"] == "exploit"]
+        if exploits:
+            plots.plot_lineage(events, pdir / "lineage.png")
+            n_arm = {a: sum(1 for e in exploits if e["arm"] == a) for a in ("scenario", "control")}
+            L += ["## Population lineage", "",
+                  f"{len(exploits)} exploit events ({n_arm['scenario']} in the scenario arm, {n_arm['control']} in "
+                  "the control) are logged in `lineage.jsonl`, each followed by its explore record.", "",
+                  "![lineage](plots/lineage.png)", ""]
+
     cond = run_dir / "conditions.parquet"
     if cond.exists():
         ct = rundir.read_table(cond)
@@ -91,7 +116,8 @@ def write_report(run_dir: str | Path) -> Path:
 def _headline(v: dict) -> str:
     exact = v["exact"]
     n = 1 if exact else v["n_seeds"]
-    verb = "selects for seeding" if v["selects"] else "does not select for seeding"
+    b = v.get("behaviour", "seeding")
+    verb = f"selects for {b}" if v["selects"] else f"does not select for {b}"
     return (f"This setup {verb}: {v['seeder']}'s final share is {_fmt(v['scenario_final'], n)} against "
             f"{_fmt(v['control_final'], n)} in the control (start {v['initial']:.3f}).")
 

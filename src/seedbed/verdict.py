@@ -30,13 +30,14 @@ class Verdict:
     effect: tuple[float, float, float]           # scenario − control, paired by seed
     seeding_effect: tuple[float, float, float]   # first-turn error rate, scenario − control
     selects: bool
+    behaviour: str = "seeding"
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @property
     def headline(self) -> str:
-        verb = "SELECTS for seeding" if self.selects else "does not select for seeding"
+        verb = f"SELECTS for {self.behaviour}" if self.selects else f"does not select for {self.behaviour}"
         return f"This setup {verb}: {self.seeder}'s final share {_fmt(self.scenario_final, self.exact)} vs " \
                f"{_fmt(self.control_final, self.exact)} in the control ({self.control_label})."
 
@@ -66,7 +67,7 @@ def judge_verdict(scn: Scenario, control: Scenario, table: pa.Table, exact: bool
         initial=float(scn.shares[scn.names.index(seeder)]),
         scenario_final=_clip01(mean_ci(a)), control_final=_clip01(mean_ci(b)), effect=effect,
         seeding_effect=mean_ci(ea[:n] - eb[:n]) if len(ea) and len(eb) else (np.nan,) * 3,
-        selects=bool(effect[1] > MARGIN),
+        selects=bool(effect[1] > MARGIN), behaviour=scn.behaviour,
     )
 
 
