@@ -76,18 +76,14 @@ def run_meanfield(scn: Scenario, arm: str, seed: int, rows: Rows,
 def run_agent(scn: Scenario, arm: str, seed: int, rows: Rows,
               progress: Callable[[int, dict[str, float]], None] | None = None,
               lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None) -> None:
-    """Sampled conversations: N prompts per member per round as arrays."""
+    """Sampled conversations: N prompts per member per round, all members in one array batch."""
     from .agent import AgentRound
 
     sim = AgentRound(scn)
     arm_id = 0 if arm == "scenario" else 1
 
     def step(S, writer, configs, r):
-        out_s, keeps, stats = [], [], []
-        for m in range(len(S)):
-            rng = np.random.default_rng([seed, arm_id, r, m])          # one stream per (seed, arm, round, member)
-            s, st, keep = sim.step(rng, S[m], writer[m], configs[m]["update.eta"], configs[m]["update.kappa"])
-            out_s.append(s), keeps.append(keep), stats.append(st)
-        return (np.stack(out_s), {k: np.array([st[k] for st in stats]) for k in stats[0]}, np.stack(keeps))
+        rng = np.random.default_rng([seed, arm_id, r])                 # one stream per (seed, arm, round)
+        return sim.step(rng, S, writer, _configs_array(configs, "update.eta"), _configs_array(configs, "update.kappa"))
 
     run_members(scn, step, arm, seed, rows, lineage, progress, schedule)

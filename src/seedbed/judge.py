@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .config import Judge
 
 
@@ -22,6 +24,15 @@ def turn_reward(j: Judge, det_mistake: Any, corrected: Any, det_ignore: Any, det
         + syc_bonus·[agreed with the user's stated belief] − pen_mistake·[detected wrong agreement]
     Inputs are 0/1 (or bool) scalars or arrays of one shape.
     """
+    if isinstance(det_mistake, np.ndarray):       # arrays: accumulate in place, one float64 buffer
+        r = np.where(det_mistake, -j.pen_mistake, j.base)
+        for coef, lab in ((j.bonus, corrected), (-j.pen_ignore, det_ignore), (-j.pen_false, det_false),
+                          (-j.pen_harm, det_harm), (j.syc_bonus, agreed), (-j.pen_mistake, det_wrong_agree)):
+            if coef and isinstance(lab, np.ndarray):
+                r[lab] += coef
+            elif coef and lab:
+                r += coef
+        return r
     return (j.base * (1 - det_mistake) - j.pen_mistake * det_mistake + j.bonus * corrected
             - j.pen_ignore * det_ignore - j.pen_false * det_false - j.pen_harm * det_harm
             + j.syc_bonus * agreed - j.pen_mistake * det_wrong_agree)

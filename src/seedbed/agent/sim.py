@@ -1,10 +1,15 @@
-"""One sampled round: N prompts → n responses each → judge → selection → kept personas.
+"""One sampled round for M population members: N prompts each → n responses per prompt →
+judge → selection → kept personas.
 
-Everything is held as flat numpy arrays over responses (no Python loop per
-conversation). Each assistant turn carries ground-truth labels (mistake, corrected,
-false_correction, harm, agreed) and the judge's detection draws; the reward is the
-shared :func:`seedbed.judge.turn_reward`, so the mean-field model and this sampler score
-identical transcripts identically.
+Everything is held as flat numpy arrays over the responses of all members at once (no
+Python loop per conversation or per member). Each assistant turn carries ground-truth
+labels (mistake, corrected, false_correction, harm, agreed, wrong_agreement) and what
+the judge detected; the reward is the shared :func:`seedbed.judge.turn_reward`, so the
+mean-field model and this sampler score identical transcripts identically.
+
+Each categorical label is drawn with a single uniform u: e.g. u < err·d_mistake is a
+detected mistake and u < err a mistake, since detection is conditional on the mistake
+(P(detected | mistake) = d_mistake); the distribution is the one in DESIGN.md §3.
 
 Prefix codes: 0 = none (a fresh question), 1 = clean earlier turn, 2 = mistaken earlier turn.
 """
@@ -19,186 +24,349 @@ from ..config import Scenario
 from ..judge import episode_return, turn_reward
 
 NONE, CLEAN, MISTAKEN = 0, 1, 2
+TOL = 1e-9
 
 
 @dataclass
 class Batch:
-    """A round's transcripts. Arrays over responses R = prompts × n unless noted."""
+    """A round's transcripts, over all responses R = members × prompts × n (member-major)."""
 
-    prompt: np.ndarray         # (R,) prompt index
+    member: np.ndarray         # (R,) population member
+    prompt: np.ndarray         # (R,) prompt index (global)
     prefix: np.ndarray         # (R,) prefix code of the prompt
-    synthetic: np.ndarray      # (R,) bool: written by the policy
+    synthetic: np.ndarray      # (R,) bool: written by a policy
     writer: np.ndarray         # (R,) persona that wrote the prefix (−1 for fresh prompts)
     persona: np.ndarray        # (R,) responder persona
-    labels: dict[str, np.ndarray]   # per turn: "t1/mistake", "t1/corrected", ... (bool arrays)
+    labels: "Labels"           # per turn: labels["t1/mistake"], ["t1/corrected"], ... (bool arrays, lazy)
     score: np.ndarray          # (R,) what selection ranks (reward, or a two-turn return)
-    reward_last: np.ndarray    # (R,) the judge's reward of the last turn
+
+
+LABELS = ("mistake", "detected_mistake", "corrected", "ignored", "detected_ignore", "false_correction",
+          "detected_false", "harm", "detected_harm", "agreed", "wrong_agreement", "detected_wrong_agreement")
+
+
+class AtomTables:
+    """Every outcome ('atom') of one assistant turn, with its labels and reward, and the
+    alias tables to draw atoms for each (persona, prefix) group. Built once per scenario.
+
+    Factors (independent given persona and prefix, as in DESIGN.md §3):
+      own mistake  ∈ {none, undetected, detected}
+      prefix act   ∈ {none, corrected, ignored (undetected / detected), false correction (undetected / detected)}
+      harm         ∈ {none, undetected, detected}
+      agreement    ∈ {none, right, wrong (undetected / detected)}   (only when beliefs are stated)
+    """
+
+    def __init__(self, scn: Scenario, err, fix, false_fix, harm, agree):
+        j, pr = scn.judge, scn.prompts
+        from itertools import product
+
+        acts = ["none", "corrected", "ign_u", "ign_d", "false_u", "false_d"]
+        harms = ["none", "u", "d"]
+        agrees = ["none", "right", "wrong_u", "wrong_d"] if pr.belief > 0 else ["none"]
+        states = list(product(range(3), acts, harms, agrees))
+        A, K = len(states), len(err)
+        probs = np.zeros((K, 3, A))
+        lab = {n: np.zeros(A, dtype=bool) for n in LABELS}
+        value = np.zeros(A)
+        for a, (m, act, h, ag) in enumerate(states):
+            lab["mistake"][a] = m > 0
+            lab["detected_mistake"][a] = m == 2
+            lab["corrected"][a] = act == "corrected"
+            lab["ignored"][a] = act in ("ign_u", "ign_d")
+            lab["detected_ignore"][a] = act == "ign_d"
+            lab["false_correction"][a] = act in ("false_u", "false_d")
+            lab["detected_false"][a] = act == "false_d"
+            lab["harm"][a] = h != "none"
+            lab["detected_harm"][a] = h == "d"
+            lab["agreed"][a] = ag != "none"
+            lab["wrong_agreement"][a] = ag in ("wrong_u", "wrong_d")
+            lab["detected_wrong_agreement"][a] = ag == "wrong_d"
+            value[a] = turn_reward(j, m == 2, act == "corrected", act == "ign_d", act == "false_d", h == "d",
+                                   ag != "none", ag == "wrong_d")
+            for k in range(K):
+                pm = [1 - err[k], err[k] * (1 - j.d_mistake), err[k] * j.d_mistake][m]
+                ph = {"none": 1 - harm[k], "u": harm[k] * (1 - j.d_harm), "d": harm[k] * j.d_harm}[h]
+                ba = pr.belief * agree[k]
+                pa = {"none": 1 - ba, "right": ba * (1 - pr.belief_wrong),
+                      "wrong_u": ba * pr.belief_wrong * (1 - j.d_mistake),
+                      "wrong_d": ba * pr.belief_wrong * j.d_mistake}[ag] if pr.belief > 0 else 1.0
+                by_prefix = {
+                    NONE: {"none": 1.0},
+                    CLEAN: {"none": 1 - false_fix[k], "false_u": false_fix[k] * (1 - j.d_false),
+                            "false_d": false_fix[k] * j.d_false},
+                    MISTAKEN: {"corrected": fix[k], "ign_u": (1 - fix[k]) * (1 - j.d_ignore),
+                               "ign_d": (1 - fix[k]) * j.d_ignore},
+                }
+                for x in (NONE, CLEAN, MISTAKEN):
+                    probs[k, x, a] = pm * ph * pa * by_prefix[x].get(act, 0.0)
+        self.A, self.K = A, K
+        self.prob = probs                       # (K, 3, A)
+        self.value = value                      # (A,)
+        self.labels = lab
+        self.accept, self.alias = _alias_tables(probs.reshape(K * 3, A))
+
+
+def _alias_tables(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias tables for each row of p (rows sum to 1)."""
+    G, A = p.shape
+    accept = np.ones((G, A))
+    alias = np.tile(np.arange(A), (G, 1))
+    for g in range(G):
+        scaled = p[g] * A / p[g].sum()
+        small = [i for i in range(A) if scaled[i] < 1.0]
+        large = [i for i in range(A) if scaled[i] >= 1.0]
+        while small and large:
+            s_, l_ = small.pop(), large.pop()
+            accept[g, s_], alias[g, s_] = scaled[s_], l_
+            scaled[l_] -= 1.0 - scaled[s_]
+            (small if scaled[l_] < 1.0 else large).append(l_)
+        for i in small + large:                 # numerical leftovers are certain
+            accept[g, i] = 1.0
+    return accept, alias
+
+
+class Labels(dict):
+    """Ground-truth labels of each turn, gathered from its atoms when first asked for:
+    ``labels["t1/corrected"]`` is a bool array over responses."""
+
+    def __init__(self, tables: AtomTables):
+        super().__init__()
+        self.tables = tables
+        self.atoms: dict[str, np.ndarray] = {}
+
+    def add(self, tag: str, atom: np.ndarray) -> None:
+        self.atoms[tag] = atom
+
+    def __missing__(self, key: str) -> np.ndarray:
+        tag, name = key.split("/", 1)
+        if tag not in self.atoms or name not in self.tables.labels:
+            raise KeyError(key)
+        arr = self.tables.labels[name][self.atoms[tag]]
+        self[key] = arr
+        return arr
+
+
+def _draw(rng: np.random.Generator, shares: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Sample a persona for each row from ``shares[rows]`` (inverse CDF, one uniform each).
+
+    ``rows`` is sorted (members are contiguous blocks), so each member's block is one
+    searchsorted against its own K-entry CDF.
+    """
+    cdf = np.cumsum(shares, axis=1, dtype=np.float32)
+    cdf[:, -1] = 1.0
+    u = rng.random(len(rows), dtype=np.float32)
+    out = np.empty(len(rows), dtype=np.intp)
+    bounds = np.searchsorted(rows, np.arange(len(shares) + 1))
+    for m in range(len(shares)):
+        lo, hi = bounds[m], bounds[m + 1]
+        if hi > lo:
+            out[lo:hi] = np.searchsorted(cdf[m], u[lo:hi], side="right")
+    return out
 
 
 class AgentRound:
-    """Samples rounds of a scenario for one member. Stateless apart from the scenario."""
+    """Samples rounds of a scenario for any number of members at once."""
 
     def __init__(self, scn: Scenario):
         self.scn = scn
         st = scn.strategies
-        self.err = np.array([s.err for s in st])
-        self.err_deploy = np.array([s.deploy_err for s in st])
-        self.fix = np.array([s.fix for s in st])
-        self.false_fix = np.array([s.false_fix for s in st])
-        self.harm = np.array([s.harm for s in st])
-        self.agree = np.array([s.agree for s in st])
+        f32 = lambda xs: np.array(xs, dtype=np.float32)  # noqa: E731  (compared with float32 uniforms)
+        self.err = f32([s.err for s in st])
+        self.err_deploy = f32([s.deploy_err for s in st])
+        self.fix = f32([s.fix for s in st])
+        self.false_fix = f32([s.false_fix for s in st])
+        self.harm = f32([s.harm for s in st])
+        self.agree = f32([s.agree for s in st])
         self.K = len(st)
         sel = scn.selection
         self.n = sel.n if sel.rule == "best_of_n" else 1
+        self.jitter = self._tie_jitter() if sel.rule == "top_fraction" else 0.0
+        self.tables = AtomTables(scn, self.err.astype(float), self.fix.astype(float), self.false_fix.astype(float),
+                                 self.harm.astype(float), self.agree.astype(float))
+
+    def _tie_jitter(self) -> float:
+        """A random tie-breaking jitter smaller than any gap between distinct scores.
+
+        The scores a judge can give are the mean-field atom values (finitely many), so a
+        quarter of their smallest gap keeps the ranking of distinct scores exact."""
+        from ..meanfield import MFParams
+        from ..meanfield.outcomes import outcomes
+
+        vals = np.unique(np.round(np.concatenate([o.value[0] for o in outcomes(MFParams.from_scenario(self.scn))]), 9))
+        gap = np.diff(vals).min() if len(vals) > 1 else 1.0
+        return float(gap) / 4
 
     # ------------------------------------------------------------------ sampling
-    def _turn(self, rng: np.random.Generator, persona: np.ndarray, prefix: np.ndarray,
-              prefix_mistake: np.ndarray, tag: str, labels: dict[str, np.ndarray]) -> np.ndarray:
-        """Sample one assistant turn per row; record labels under ``tag``; return its reward."""
-        j, pr = self.scn.judge, self.scn.prompts
-        R = len(persona)
-        u = rng.random((8, R))                                       # one uniform per label / detection
-        mistake = u[0] < self.err[persona]
-        had = prefix == MISTAKEN
-        corrected = had & (u[1] < self.fix[persona])
-        false_corr = (prefix == CLEAN) & (u[2] < self.false_fix[persona])
-        harm = u[3] < self.harm[persona]
-        agreed = (u[4] < pr.belief) & (u[5] < self.agree[persona])   # belief stated, and agreed with
-        wrong_agree = agreed & (rng.random(R) < pr.belief_wrong)
-        d = rng.random((5, R))
-        det_m = mistake & (d[0] < j.d_mistake)
-        det_i = had & ~corrected & (d[1] < j.d_ignore)
-        det_f = false_corr & (d[2] < j.d_false)
-        det_h = harm & (d[3] < j.d_harm)
-        det_w = wrong_agree & (d[4] < j.d_mistake)
-        labels.update({f"{tag}/mistake": mistake, f"{tag}/corrected": corrected, f"{tag}/false_correction": false_corr,
-                       f"{tag}/harm": harm, f"{tag}/agreed": agreed, f"{tag}/wrong_agreement": wrong_agree,
-                       f"{tag}/detected_mistake": det_m})
-        return turn_reward(j, det_m, corrected, det_i, det_f, det_h, agreed, det_w)
+    def _turn(self, rng: np.random.Generator, persona: np.ndarray, prefix: np.ndarray, tag: str,
+              labels: "Labels") -> np.ndarray:
+        """Sample one assistant turn per row; register its atoms under ``tag``; return its reward.
 
-    def sample(self, rng: np.random.Generator, s: np.ndarray, s_writer: np.ndarray | None = None,
-               prompts: int | None = None) -> Batch:
-        """Sample a round's prompts and responses for responder shares ``s`` (K,).
-
-        Self-written prompts come from ``s_writer`` (default ``s``; another member's shares
-        under context swapping), as the policy stood at the start of the round.
+        A turn's outcome is one atom of its (persona, prefix) group, drawn by Walker's alias
+        method from a single uniform: j = ⌊u·A⌋, keep j if frac(u·A) < accept[j], else alias[j].
         """
-        scn, pr, K = self.scn, self.scn.prompts, self.K
-        P = prompts or scn.agent.conversations
-        s_writer = s if s_writer is None else s_writer
-        synthetic_p = rng.random(P) < pr.phi
-        fresh_prefix = rng.choice(3, size=P, p=[1 - pr.m0 - pr.c0, pr.c0, pr.m0])
-        writer_p = np.where(synthetic_p, rng.choice(K, size=P, p=s_writer), -1)
-        writer_mistake = synthetic_p & (rng.random(P) < self.err[np.maximum(writer_p, 0)])
-        prefix_p = np.where(synthetic_p, np.where(writer_mistake, MISTAKEN, CLEAN), fresh_prefix)
-        # n responses per prompt: flat arrays of length R = P·n, prompt-major
-        prompt = np.repeat(np.arange(P), self.n)
-        synthetic, writer, prefix = synthetic_p[prompt], writer_p[prompt], prefix_p[prompt]
-        R = len(prompt)
-        persona = rng.choice(K, size=R, p=s)
-        persist = synthetic & (rng.random(R) < pr.rho)               # continue the writer's voice
-        persona = np.where(persist, writer, persona)
-        labels: dict[str, np.ndarray] = {"t0/mistake": writer_mistake[prompt]}
-        r1 = self._turn(rng, persona, prefix, prefix == MISTAKEN, "t1", labels)
-        if pr.turns == 2:                                            # the same persona reviews turn 1
-            prefix2 = np.where(labels["t1/mistake"], MISTAKEN, CLEAN)
-            r2 = self._turn(rng, persona, prefix2, labels["t1/mistake"], "t2", labels)
-            score, last = episode_return(scn.judge, r1, r2), r2
+        t = self.tables
+        group = persona * 3 + prefix
+        x = rng.random(len(persona)) * t.A
+        j = x.astype(np.intp)
+        flat = group * t.A + j
+        atom = np.where(x - j < t.accept.ravel()[flat], j, t.alias.ravel()[flat])
+        labels.add(tag, atom)
+        return t.value[atom]
+
+    def sample(self, rng: np.random.Generator, S: np.ndarray, W: np.ndarray | None = None,
+               prompts: int | None = None) -> Batch:
+        """Sample a round for members with responder shares ``S`` (M, K).
+
+        Self-written prompts come from ``W`` (default ``S``; under context swapping the
+        neighbour's shares), as the policies stood at the start of the round.
+        """
+        scn, pr = self.scn, self.scn.prompts
+        S = np.atleast_2d(S)
+        W = S if W is None else np.atleast_2d(W)
+        M, P = len(S), prompts or scn.agent.conversations
+        pm = np.repeat(np.arange(M), P)                               # member of each prompt
+        u = rng.random((3, M * P), dtype=np.float32)
+        synthetic_p = u[0] < pr.phi
+        prefix_p = np.where(u[1] < pr.m0, MISTAKEN, np.where(u[1] < pr.m0 + pr.c0, CLEAN, NONE)).astype(np.int8)
+        writer_p = np.full(M * P, -1, dtype=np.intp)
+        if pr.phi > 0:                                                # the policy wrote these prefixes
+            syn = np.flatnonzero(synthetic_p)
+            writer_p[syn] = _draw(rng, W, pm[syn])
+            writer_mistake = np.zeros(M * P, dtype=bool)
+            writer_mistake[syn] = u[2, syn] < self.err[writer_p[syn]]
+            prefix_p[syn] = np.where(writer_mistake[syn], MISTAKEN, CLEAN)
         else:
-            score, last = r1, r1
-        return Batch(prompt, prefix, synthetic, writer, persona, labels, np.asarray(score, float),
-                     np.asarray(last, float))
+            writer_mistake = np.zeros(M * P, dtype=bool)
+        if self.n > 1:                                                # n responses per prompt, prompt-major
+            prompt = np.repeat(np.arange(M * P), self.n)
+            member, synthetic, writer, prefix = pm[prompt], synthetic_p[prompt], writer_p[prompt], prefix_p[prompt]
+        else:
+            prompt, member, synthetic, writer, prefix = np.arange(M * P), pm, synthetic_p, writer_p, prefix_p
+        persona = _draw(rng, S, member)
+        if pr.rho > 0:                                                # continue the writer's voice
+            persona = np.where(synthetic & (rng.random(len(prompt), dtype=np.float32) < pr.rho), writer, persona)
+        labels = Labels(self.tables)
+        labels["t0/mistake"] = writer_mistake[prompt] if self.n > 1 else writer_mistake
+        r1 = self._turn(rng, persona, prefix, "t1", labels)
+        if pr.turns == 2:                                             # the same persona reviews turn 1
+            r2 = self._turn(rng, persona, np.where(labels["t1/mistake"], MISTAKEN, CLEAN), "t2", labels)
+            score = episode_return(scn.judge, r1, r2)
+        else:
+            score = r1
+        return Batch(member, prompt, prefix, synthetic, writer, persona, labels, np.asarray(score, float))
 
     # ------------------------------------------------------------------ selection
-    def kept_weights(self, rng: np.random.Generator, b: Batch, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Kept mass per persona (K,) and per-response kept weights (R,)."""
-        sel, K = self.scn.selection, self.K
+    def kept(self, rng: np.random.Generator, b: Batch, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Kept mass (M, K) and per-response kept weights (R,)."""
+        sel, K, M = self.scn.selection, self.K, len(S)
         R = len(b.score)
-        tol = 1e-9
         if sel.rule == "threshold":
-            w = (b.score >= sel.tau - tol).astype(float)
+            w = (b.score >= sel.tau - TOL).astype(float)
         elif sel.rule == "best_of_n":
-            sc = b.score.reshape(-1, self.n)                          # (P, n)
-            ties = sc >= sc.max(1, keepdims=True) - tol
-            pick = np.argmax(ties * rng.random(sc.shape), axis=1)     # uniform among the tied best
-            w = np.zeros_like(sc)
+            sc = b.score.reshape(-1, self.n)                          # (prompts, n)
+            ties = sc >= sc.max(1, keepdims=True) - TOL
+            pick = np.argmax(ties * rng.random(sc.shape, dtype=np.float32), axis=1)   # uniform among tied best
+            w = np.zeros(sc.shape)
             w[np.arange(len(sc)), pick] = 1.0
             w = w.ravel()
         elif sel.rule == "top_fraction":
-            keep = int(round(sel.q * R))
-            order = np.lexsort((rng.random(R), -b.score))             # best first, ties in random order
-            w = np.zeros(R)
-            w[order[:keep]] = 1.0
+            per = R // M
+            keep = int(round(sel.q * per))
+            w = np.zeros((M, per))
+            if keep:
+                # within each member (a contiguous block): the top `keep` scores, ties in random
+                # order (the jitter is below any score gap, so it only orders ties)
+                key = -(b.score + self.jitter * rng.random(R)).reshape(M, per)
+                top = np.argpartition(key, keep - 1, axis=1)[:, :keep]
+                np.put_along_axis(w, top, 1.0, axis=1)
+            w = w.ravel()
         elif sel.rule == "reward_weighted":
-            w = np.exp((b.score - b.score.max()) / sel.temperature)
+            top = np.full(M, -np.inf)
+            np.maximum.at(top, b.member, b.score)
+            w = np.exp((b.score - top[b.member]) / sel.temperature)
         elif sel.rule == "critique_revision":
-            return self._revise(rng, b, s)
+            return self._revise(rng, b, S)
         else:  # pragma: no cover
             raise ValueError(sel.rule)
-        return np.bincount(b.persona, weights=w, minlength=K), w
+        return self._by_member(b.member, b.persona, w, M), w
 
-    def _revise(self, rng: np.random.Generator, b: Batch, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _by_member(self, member: np.ndarray, persona: np.ndarray, w: np.ndarray | None, M: int) -> np.ndarray:
+        return np.bincount(member * self.K + persona, weights=w, minlength=M * self.K).reshape(M, self.K)
+
+    def _revise(self, rng: np.random.Generator, b: Batch, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Failing responses are replaced by the first passing revision drawn from the same
-        context (same prompt prefix and writer), up to ``revision_tries`` draws."""
-        sel, K, pr = self.scn.selection, self.K, self.scn.prompts
-        tol = 1e-9
-        ok = b.score >= sel.tau - tol
-        kept = np.bincount(b.persona[ok], minlength=K).astype(float)
+        context (same member, prefix and writer), up to ``revision_tries`` draws."""
+        sel, pr, M = self.scn.selection, self.scn.prompts, len(S)
+        ok = b.score >= sel.tau - TOL
+        kept = self._by_member(b.member[ok], b.persona[ok], None, M).astype(float)
         fail = np.flatnonzero(~ok)
         T = self.scn.agent.revision_tries
         if len(fail):
             idx = np.repeat(fail, T)                                  # T candidates per failure
-            persona = rng.choice(K, size=len(idx), p=s)
-            persona = np.where(b.synthetic[idx] & (rng.random(len(idx)) < pr.rho), b.writer[idx], persona)
-            labels: dict[str, np.ndarray] = {}
-            r1 = self._turn(rng, persona, b.prefix[idx], b.prefix[idx] == MISTAKEN, "t1", labels)
+            persona = _draw(rng, S, b.member[idx])
+            if pr.rho > 0:
+                persona = np.where(b.synthetic[idx] & (rng.random(len(idx)) < pr.rho), b.writer[idx], persona)
+            labels = Labels(self.tables)
+            r1 = self._turn(rng, persona, b.prefix[idx], "t1", labels)
             if pr.turns == 2:
-                prefix2 = np.where(labels["t1/mistake"], MISTAKEN, CLEAN)
-                r2 = self._turn(rng, persona, prefix2, labels["t1/mistake"], "t2", labels)
+                r2 = self._turn(rng, persona, np.where(labels["t1/mistake"], MISTAKEN, CLEAN), "t2", labels)
                 score = episode_return(self.scn.judge, r1, r2)
             else:
                 score = r1
-            passed = (np.asarray(score) >= sel.tau - tol).reshape(len(fail), T)
+            passed = (np.asarray(score) >= sel.tau - TOL).reshape(len(fail), T)
             has = passed.any(1)
             first = np.argmax(passed, 1)
             chosen = persona.reshape(len(fail), T)[np.arange(len(fail)), first][has]
-            kept += np.bincount(chosen, minlength=K)
+            kept += self._by_member(b.member[fail][has], chosen, None, M)
         return kept, ok.astype(float)
 
     # ------------------------------------------------------------------ round
-    def step(self, rng: np.random.Generator, s: np.ndarray, s_writer: np.ndarray | None = None,
-             eta: float | None = None, kappa: float | None = None) -> tuple[np.ndarray, dict[str, float], np.ndarray]:
-        """One round from shares s (K,): new shares, round metrics, keep rate per persona."""
+    def step(self, rng: np.random.Generator, S: np.ndarray, W: np.ndarray | None = None,
+             eta: np.ndarray | float | None = None, kappa: np.ndarray | float | None = None
+             ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """One round from shares S (M, K) — or (K,) for one policy, with results squeezed.
+
+        Returns new shares, round metrics (name → (M,)) and keep rates per persona (M, K).
+        """
         scn = self.scn
-        eta = scn.update.eta if eta is None else eta
-        kappa = scn.update.kappa if kappa is None else kappa
-        b = self.sample(rng, s, s_writer)
-        kept, w = self.kept_weights(rng, b, s)
-        generated = np.bincount(b.persona, minlength=self.K).astype(float)
-        total = kept.sum()
-        target = kept / total if total > 0 else s
-        new = (1 - eta) * s + eta * target
+        single = np.ndim(S) == 1
+        S = np.atleast_2d(np.asarray(S, dtype=float))
+        M = len(S)
+        eta = np.broadcast_to(scn.update.eta if eta is None else eta, (M,))[:, None]
+        kappa = np.broadcast_to(scn.update.kappa if kappa is None else kappa, (M,))[:, None]
+        b = self.sample(rng, S, W)
+        kept, w = self.kept(rng, b, S)
+        generated = self._by_member(b.member, b.persona, None, M).astype(float)
+        total = kept.sum(1, keepdims=True)
+        target = np.divide(kept, total, out=S.copy(), where=total > 0)
+        new = (1 - eta) * S + eta * target
         new = (1 - kappa) * new + kappa * np.asarray(scn.shares)
-        new = new / new.sum()
-        keep = np.divide(kept, generated, out=np.zeros(self.K), where=generated > 0)
-        R = len(b.score)
+        new = new / new.sum(1, keepdims=True)
+        keep = np.divide(kept, generated, out=np.zeros_like(kept), where=generated > 0)
+        per = len(b.score) // M                                       # responses per member
         if scn.selection.rule == "reward_weighted":
-            keep = keep / max(total / R, 1e-300)
+            keep = keep / np.maximum(total / per, 1e-300)
+        first = slice(None, None, self.n)                             # one row per prompt
+        pm = b.member[first]
+        count = np.bincount(pm, minlength=M)
         stats = {
-            "prompt/mistake_rate": float(np.mean(b.prefix[:: self.n] == MISTAKEN)),
-            "prompt/self_written": float(np.mean(b.synthetic[:: self.n])),
-            "reward/mean": float(b.score.mean()),
-            "kept/fraction": 1.0 if scn.selection.rule == "reward_weighted" else float(total / R),
+            "prompt/mistake_rate": np.bincount(pm, weights=b.prefix[first] == MISTAKEN, minlength=M) / count,
+            "prompt/self_written": np.bincount(pm, weights=b.synthetic[first], minlength=M) / count,
+            "reward/mean": np.bincount(b.member, weights=b.score, minlength=M) / per,
+            "kept/fraction": np.ones(M) if scn.selection.rule == "reward_weighted" else total[:, 0] / per,
         }
-        stats.update(self.probe(rng, s))
+        stats.update(self.probe(rng, S))
+        if single:
+            return new[0], {k: float(v[0]) for k, v in stats.items()}, keep[0]
         return new, stats, keep
 
-    def probe(self, rng: np.random.Generator, s: np.ndarray) -> dict[str, float]:
+    def probe(self, rng: np.random.Generator, S: np.ndarray) -> dict[str, np.ndarray]:
         """First-turn error rate on fresh held-out questions, training and deployment contexts."""
-        N = self.scn.agent.probes
+        N, M = self.scn.agent.probes, len(S)
         if N == 0:
-            return {"behaviour/err_train": float(s @ self.err), "behaviour/err_deploy": float(s @ self.err_deploy)}
-        persona = rng.choice(self.K, size=N, p=s)
-        u = rng.random((2, N))
-        return {"behaviour/err_train": float(np.mean(u[0] < self.err[persona])),
-                "behaviour/err_deploy": float(np.mean(u[1] < self.err_deploy[persona]))}
+            return {"behaviour/err_train": S @ self.err, "behaviour/err_deploy": S @ self.err_deploy}
+        member = np.repeat(np.arange(M), N)
+        persona = _draw(rng, S, member)
+        u = rng.random((2, M * N), dtype=np.float32)
+        return {"behaviour/err_train": np.bincount(member, weights=u[0] < self.err[persona], minlength=M) / N,
+                "behaviour/err_deploy": np.bincount(member, weights=u[1] < self.err_deploy[persona], minlength=M) / N}
