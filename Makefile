@@ -29,9 +29,10 @@ $(VENV)/.test-installed: pyproject.toml constraints.txt | $(PY)
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/seedbed list
 	$(VENV)/bin/seedbed run seed --backend meanfield --out $(RUNS)/seed-meanfield
+	$(VENV)/bin/seedbed run seed --backend agent --seeds 5 --out $(RUNS)/seed-agent
 	$(VENV)/bin/seedbed sweep seed --grid judge.bonus=0:2:41 --grid prompts.phi=0:1:41 --out $(RUNS)/seed-sweep
 	@echo
-	@echo "Reports: $(RUNS)/seed-meanfield/report.md (plots in $(RUNS)/seed-meanfield/plots/)"
+	@echo "Reports: $(RUNS)/seed-meanfield/report.md and $(RUNS)/seed-agent/report.md (plots in */plots/)"
 	@echo "Phase diagram: $(RUNS)/seed-sweep/heatmap_share_B.png"
 
 test: $(VENV)/.test-installed
@@ -42,6 +43,7 @@ test-all: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/meanfield_grid.py
+	$(PY) benchmarks/agent_throughput.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

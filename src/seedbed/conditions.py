@@ -34,9 +34,16 @@ def variations(scn: Scenario) -> list[tuple[str, str, dict]]:
 
 
 def final_share(scn: Scenario, name: str) -> float:
-    model = MeanField(MFParams.from_scenario(scn))
-    traj = model.run(scn.rounds, keep_trajectory=False)
-    return float(traj.shares[-1, 0, scn.names.index(name)])
+    """The strategy's final share on the mean-field backend (population mean for populations)."""
+    if scn.population.members == 1:
+        traj = MeanField(MFParams.from_scenario(scn)).run(scn.rounds, keep_trajectory=False)
+        return float(traj.shares[-1, 0, scn.names.index(name)])
+    from .backends import run_meanfield
+    from .metrics import Rows, final_values
+
+    rows = Rows()
+    run_meanfield(scn, "scenario", scn.seed, rows)
+    return float(final_values(rows.table(), f"share/{name}")[0])
 
 
 def condition_table(scn: Scenario) -> pa.Table:

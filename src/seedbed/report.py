@@ -94,8 +94,9 @@ def write_report(run_dir: str | Path) -> Path:
     if cond.exists():
         ct = rundir.read_table(cond)
         L += ["## Under which conditions", "",
-              f"Each line varies one setting of this scenario and recomputes both arms exactly on the mean-field "
-              f"backend; 'selects' means {v['seeder']}'s final share exceeds the control's by more than 0.02.", ""]
+              f"Each line varies one setting of this scenario and recomputes both arms on the mean-field backend "
+              f"(exact per member; populations use the root seed for exploit choices); 'selects' means "
+              f"{v['seeder']}'s final share exceeds the control's by more than 0.02.", ""]
         L += summarise(ct)
         L += ["", "| setting | value | final share (scenario) | final share (control) | difference | selects |",
               "|---|---|---|---|---|---|"]
