@@ -84,7 +84,13 @@ def run(
     out = out or Path("runs") / scn.name / backend
     _quiet_env(out)
     names = scn.names
-    history: dict[str, list[tuple[int, dict[str, float]]]] = {"scenario": [], "control": []}
+    # arm → round → the snapshot of each seed so far; tables show the mean over seeds
+    history: dict[str, dict[int, list[dict[str, float]]]] = {"scenario": {}, "control": {}}
+
+    def mean_rows(arm: str) -> list[tuple[int, dict[str, float]]]:
+        return [(r, {k: sum(s[k] for s in snaps) / len(snaps) for k in snaps[0]})
+                for r, snaps in sorted(history[arm].items())]
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=False)
     from .api import DEFAULT_SEEDS
@@ -97,15 +103,16 @@ def run(
     live_table = {"t": Table()}
 
     def on_round(arm: str, r: int, total: int, snap: dict[str, float]) -> None:
-        history[arm].append((r, snap))
+        history[arm].setdefault(r, []).append(snap)
         progress.advance(tasks[arm])
-        live_table["t"] = _round_table(f"{scn.name} [{arm}] (last rounds)", names, history[arm][-8:])
+        live_table["t"] = _round_table(f"{scn.name} [{arm}] (last rounds)", names, mean_rows(arm)[-8:])
         live.update(Group(live_table["t"], progress))
 
     with Live(Group(progress), console=console, refresh_per_second=8, transient=True) as live:
         result = api_run(scn, backend=backend, out=out, seeds=seeds, progress=on_round)
+    per = f" (mean over {n_seeds} seeds)" if n_seeds > 1 else ""
     for arm, label in (("scenario", scn.name), ("control", f"{scn.name} control: {scn.control.label}")):
-        console.print(_round_table(label, names, _thin(history[arm])))
+        console.print(_round_table(label + per, names, _thin(mean_rows(arm))))
         console.print()
     v = result.verdict
     console.print(f"[bold]{v.headline}[/]")
