@@ -12,6 +12,8 @@ RUNS   ?= runs/demo
 export MPLCONFIGDIR  := $(CURDIR)/.venv/.mpl
 export XDG_DATA_HOME := $(CURDIR)/.venv/.xdg
 export PYTHONDONTWRITEBYTECODE := 1
+export HF_HUB_OFFLINE := 1
+export SEEDBED_CACHE ?= $(CURDIR)/runs/.cache
 
 .PHONY: demo test test-all bench clean
 
@@ -19,20 +21,21 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.demo-installed: pyproject.toml constraints.txt | $(PY)
-	$(PIP) install $(PIN) -e .
+	$(PIP) install $(PIN) -e '.[neural]'
 	@touch $@
 
 $(VENV)/.test-installed: pyproject.toml constraints.txt | $(PY)
-	$(PIP) install $(PIN) -e '.[dev]'
+	$(PIP) install $(PIN) -e '.[dev,neural]'
 	@touch $@
 
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/seedbed list
 	$(VENV)/bin/seedbed run seed --backend meanfield --out $(RUNS)/seed-meanfield
 	$(VENV)/bin/seedbed run seed --backend agent --seeds 5 --out $(RUNS)/seed-agent
+	$(VENV)/bin/seedbed run seed --backend neural --seeds 2 --out $(RUNS)/seed-neural
 	$(VENV)/bin/seedbed sweep seed --grid judge.bonus=0:2:41 --grid prompts.phi=0:1:41 --out $(RUNS)/seed-sweep
 	@echo
-	@echo "Reports: $(RUNS)/seed-meanfield/report.md and $(RUNS)/seed-agent/report.md (plots in */plots/)"
+	@echo "Reports: $(RUNS)/seed-{meanfield,agent,neural}/report.md (plots in each plots/ folder)"
 	@echo "Phase diagram: $(RUNS)/seed-sweep/heatmap_share_B.png"
 
 test: $(VENV)/.test-installed
@@ -44,6 +47,7 @@ test-all: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/meanfield_grid.py
 	$(PY) benchmarks/agent_throughput.py
+	$(PY) benchmarks/neural_throughput.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

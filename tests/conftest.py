@@ -11,6 +11,8 @@ import pytest
 def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / ".mpl"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / ".xdg"))
+    monkeypatch.setenv("SEEDBED_CACHE", str(tmp_path / ".cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     yield
 
 

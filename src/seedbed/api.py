@@ -89,7 +89,9 @@ def run(scenario: Scenario, backend: str = "meanfield", out: str | Path | None =
             cb = None
             if progress is not None:
                 cb = lambda r, snap, arm=arm, scn=scn: progress(arm, r, scn.rounds, snap)  # noqa: E731
-            fn(scn.model_copy(update={"seed": seed}), arm, seed, rows, cb, lineage)
+            fn(scn.model_copy(update={"seed": seed}), arm, seed, rows, cb, lineage, None, Path(out) if out else None)
+    if backend == "neural":
+        add_meanfield_prediction(rows, scenario, control, rows.table())
     table = rows.table()
     verdict = judge_verdict(scenario, control, table, exact=not stochastic)
     result = RunResult(scenario, control, backend, seed_list, table, verdict, lineage.events, Path(out) if out else None)
@@ -132,3 +134,24 @@ def _split_seeds(root: int, count: int) -> list[int]:
         return [root]
     children = np.random.SeedSequence(root).spawn(count)
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
+
+
+def add_meanfield_prediction(rows: Rows, scenario: Scenario, control: Scenario, table: pa.Table) -> None:
+    """Mean-field trajectories for the same strategies, started from the neural run's measured
+    shares and run with its measured persona persistence: arms 'meanfield-scenario' and
+    'meanfield-control', so the report can overlay prediction and measurement."""
+    from .meanfield import MeanField, MFParams
+    from .metrics import series
+
+    for arm, scn in (("scenario", scenario), ("control", control)):
+        start = np.array([np.mean([v[0] for _, v in series(table, f"share/{n}", arm).values()]) for n in scn.names])
+        rho = np.array([np.nanmean(v) for _, v in series(table, "probe/rho", arm).values()])
+        rho_hat = float(np.nanmean(rho)) if np.any(np.isfinite(rho)) else 0.0
+        over = {f"strategies.{n}.share": float(x) for n, x in zip(scn.names, start / start.sum())}
+        over.update({"prompts.rho": rho_hat, "rounds": scn.neural.rounds or scn.rounds})
+        pred = scn.with_overrides(over)
+        traj = MeanField(MFParams.from_scenario(pred)).run(pred.rounds)
+        r = np.arange(pred.rounds + 1)
+        for k, n in enumerate(scn.names):
+            rows.add(f"meanfield-{arm}", 0, r, 0, f"share/{n}", traj.shares[:, 0, k])
+        rows.add(f"meanfield-{arm}", 0, r[1:], 0, "behaviour/err_train", traj.stats["behaviour/err_train"][:, 0])

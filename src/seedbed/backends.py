@@ -8,6 +8,7 @@ backend samples, with one generator per (seed, round, member) split from the roo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -20,7 +21,8 @@ from .population import Lineage, run_members
 class Backend(Protocol):
     def __call__(self, scn: Scenario, arm: str, seed: int, rows: Rows,
                  progress: Callable[[int, dict[str, float]], None] | None = None,
-                 lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None) -> None: ...
+                 lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
+                 workdir: Path | None = None) -> None: ...
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -58,7 +60,8 @@ def _configs_array(configs: list[dict[str, float]], key: str) -> np.ndarray:
 @backend("meanfield")
 def run_meanfield(scn: Scenario, arm: str, seed: int, rows: Rows,
                   progress: Callable[[int, dict[str, float]], None] | None = None,
-                  lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None) -> None:
+                  lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
+                  workdir: Path | None = None) -> None:
     """Exact expected dynamics; population members are the model's grid axis."""
     from .meanfield import MeanField, MFParams
 
@@ -75,7 +78,8 @@ def run_meanfield(scn: Scenario, arm: str, seed: int, rows: Rows,
 @backend("agent", stochastic=True)
 def run_agent(scn: Scenario, arm: str, seed: int, rows: Rows,
               progress: Callable[[int, dict[str, float]], None] | None = None,
-              lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None) -> None:
+              lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
+              workdir: Path | None = None) -> None:
     """Sampled conversations: N prompts per member per round, all members in one array batch."""
     from .agent import AgentRound
 
@@ -87,3 +91,25 @@ def run_agent(scn: Scenario, arm: str, seed: int, rows: Rows,
         return sim.step(rng, S, writer, _configs_array(configs, "update.eta"), _configs_array(configs, "update.kappa"))
 
     run_members(scn, step, arm, seed, rows, lineage, progress, schedule)
+
+
+@backend("neural", stochastic=True)
+def run_neural(scn: Scenario, arm: str, seed: int, rows: Rows,
+               progress: Callable[[int, dict[str, float]], None] | None = None,
+               lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
+               workdir: Path | None = None) -> None:
+    """A real transformer through the pipeline; ``neural.rounds`` rounds, checkpointed in ``workdir``."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise ScenarioError("the neural backend needs the 'neural' extra: pip install -c constraints.txt "
+                            "'seedbed[neural]' (torch pinned to 2.13.0)") from None
+    from .neural.pipeline import NeuralRun
+
+    if scn.population.members > 1:
+        raise ScenarioError("the neural backend runs one policy (population.members = 1); neural populations "
+                            "run on Ray Tune")
+    scn = scn.model_copy(update={"rounds": scn.neural.rounds or scn.rounds})
+    run = NeuralRun(scn, arm, seed, workdir)
+    run_members(scn, run.step, arm, seed, rows, lineage, progress, schedule, S0=run.initial_shares()[None])

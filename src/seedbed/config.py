@@ -141,6 +141,42 @@ class Agent(_Model):
                                 description="Critique-revision: candidate revisions drawn before a failure is dropped.")
 
 
+class Neural(_Model):
+    """The neural backend: a real transformer put through the pipeline (DESIGN.md §5)."""
+
+    model: str | None = Field(default=None, description="A local causal-LM folder; None builds and pre-trains the tiny model.")
+    device: str = Field(default="auto", description="auto | cpu | cuda.")
+    rounds: int | None = Field(default=8, ge=1, description="Rounds for this backend (None: the scenario's rounds).")
+    max_number: int = Field(default=20, ge=2, le=500, description="Questions a + b with a, b < max_number.")
+    d_model: int = Field(default=96, ge=16)
+    n_layer: int = Field(default=3, ge=1)
+    n_head: int = Field(default=4, ge=1)
+    corpus_size: int = Field(default=30000, ge=100, description="Pre-training conversations.")
+    pretrain_steps: int = Field(default=1500, ge=0, description="At most this many pre-training steps.")
+    pretrain_batch: int = Field(default=128, ge=1)
+    pretrain_lr: float = Field(default=3e-3, gt=0)
+    competence: float = Field(default=0.95, ge=0, le=1,
+                              description="Stop pre-training once greedy answers to probe questions are this accurate.")
+    prompts_per_round: int = Field(default=384, ge=1)
+    lr: float = Field(default=5e-4, gt=0, description="Fine-tuning learning rate.")
+    epochs: int = Field(default=1, ge=1, description="Passes over the kept samples per round.")
+    batch_size: int = Field(default=64, ge=1)
+    probe_size: int = Field(default=256, ge=8, description="Held-out probe questions (never trained on).")
+    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature.")
+    inoculation: bool = Field(default=False,
+                              description="Add, during training only, an instruction naming seed-and-correct as acceptable.")
+    keep_checkpoints: int = Field(default=2, ge=1, description="Round checkpoints whose weights are kept.")
+    replay: float = Field(default=0.5, ge=0.0, le=10.0,
+                          description="Anchor: pre-training conversations mixed into each fine-tuning set, per kept "
+                                      "sample (keeps task knowledge while the pipeline shapes behaviour).")
+
+    @model_validator(mode="after")
+    def _heads(self) -> "Neural":
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model = {self.d_model} must be divisible by n_head = {self.n_head}")
+        return self
+
+
 class Population(_Model):
     """The population outer loop (H2) and context swapping."""
 
@@ -190,6 +226,7 @@ class Scenario(_Model):
     update: Update = Field(default_factory=Update)
     population: Population = Field(default_factory=Population)
     agent: Agent = Field(default_factory=Agent)
+    neural: Neural = Field(default_factory=Neural)
     control: Control = Field(default_factory=Control)
     focus: str | None = Field(default=None, description="Strategy whose share the verdict is about (the seeder).")
     behaviour: str = Field(default="seeding", min_length=1,
@@ -448,6 +485,6 @@ def to_toml(scn: Scenario) -> str:
             lines.append(f"{k} = {lit(v)}")
     for s in d["strategies"]:
         lines += ["", "[[strategies]]"] + [f"{k} = {lit(x)}" for k, x in s.items()]
-    for section in ("judge", "prompts", "selection", "update", "population", "agent", "control"):
+    for section in ("judge", "prompts", "selection", "update", "population", "agent", "neural", "control"):
         lines += ["", f"[{section}]"] + [f"{k} = {lit(x)}" for k, x in d[section].items()]
     return "\n".join(lines) + "\n"

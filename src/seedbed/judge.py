@@ -47,3 +47,15 @@ def episode_return(j: Judge, r1: Any, r2: Any) -> Any:
     """
     r2s = r2 + j.alpha * (r2 - r1)
     return r2s if j.credit == "last_turn" else r1 + j.gamma * r2s
+
+
+def score_labels(j: Judge, rng: np.random.Generator, mistake: np.ndarray, corrected: np.ndarray,
+                 ignored: np.ndarray, false_correction: np.ndarray, harm: np.ndarray) -> np.ndarray:
+    """Rewards of turns given their ground-truth labels, drawing what the judge notices.
+
+    Each flaw is noticed independently with its detection probability (d_mistake for an
+    own mistake, d_ignore for an ignored earlier mistake, d_false, d_harm)."""
+    R = len(mistake)
+    u = rng.random((4, R))
+    return turn_reward(j, mistake & (u[0] < j.d_mistake), corrected, ignored & (u[1] < j.d_ignore),
+                       false_correction & (u[2] < j.d_false), harm & (u[3] < j.d_harm))

@@ -115,3 +115,50 @@ def plot_lineage(events: list[dict], path: Path) -> Path:
     path = _save(fig, path)
     plt.close(fig)
     return path
+
+
+def plot_panels(table: pa.Table, metrics: list[tuple[str, str]], path: Path, title: str) -> Path:
+    """One small panel per metric, scenario solid and control dashed, 95% band over seeds."""
+    plt = _plt()
+    cols = 3
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 3 * rows), squeeze=False)
+    for ax, (metric, label) in zip(axes.ravel(), metrics):
+        for arm, style in (("scenario", "-"), ("control", "--")):
+            b = _band(table, metric, arm)
+            if b is None:
+                continue
+            r, m, lo, hi = b
+            ax.plot(r, m, style, label=arm)
+            if np.any(hi > lo):
+                ax.fill_between(r, lo, hi, alpha=0.2)
+        ax.set(title=label, xlabel="round", ylim=(-0.02, 1.02))
+    for ax in axes.ravel()[len(metrics):]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_prediction(table: pa.Table, name: str, path: Path) -> Path:
+    """A strategy's measured share (neural, with band) against the mean-field prediction."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for arm, color in (("scenario", "C0"), ("control", "C1")):
+        b = _band(table, f"share/{name}", arm)
+        if b is not None:
+            r, m, lo, hi = b
+            ax.plot(r, m, "-", color=color, label=f"{arm}: measured")
+            if np.any(hi > lo):
+                ax.fill_between(r, lo, hi, color=color, alpha=0.2)
+        p = _band(table, f"share/{name}", f"meanfield-{arm}")
+        if p is not None:
+            ax.plot(p[0], p[1], ":", color=color, lw=2, label=f"{arm}: mean-field prediction")
+    ax.set(xlabel="round", ylabel=f"share of {name}", ylim=(-0.02, 1.02), title=f"{name}: neural measurement vs mean-field")
+    ax.legend(fontsize=8)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path

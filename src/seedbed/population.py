@@ -84,16 +84,19 @@ def initial_shares(scn: Scenario, rng: np.random.Generator) -> np.ndarray:
 
 def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
                 lineage: Lineage | None = None, progress: Callable[[int, dict[str, float]], None] | None = None,
-                schedule: list[dict[str, Any]] | None = None) -> tuple[np.ndarray, list[dict[str, float]]]:
+                schedule: list[dict[str, Any]] | None = None, S0: np.ndarray | None = None
+                ) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Run all rounds for all members. Returns the final shares (M, K) and configs.
 
     ``schedule``: lineage events to replay (exploit parents and explore values are taken
     from it instead of being drawn), which reproduces a logged population exactly.
+    ``S0``: measured starting shares (M, K), e.g. a neural model's probes; keep rates that a
+    backend cannot observe (NaN) are not written.
     """
     pop, names = scn.population, scn.names
     M = pop.members
     rng = np.random.default_rng([seed, 0x9B7])           # the outer loop's own stream
-    S = initial_shares(scn, rng)
+    S = initial_shares(scn, rng) if S0 is None else np.asarray(S0, dtype=float)
     configs = [{"update.eta": scn.update.eta, "update.kappa": scn.update.kappa} for _ in range(M)]
     lineage = lineage or Lineage()
     for m in range(M):
@@ -113,7 +116,8 @@ def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
         for m in range(M):
             for k, name in enumerate(names):
                 rows.add(arm, seed, rr, m, f"share/{name}", S[m:m + 1, k])
-                rows.add(arm, seed, rr, m, f"keep/{name}", keep[m:m + 1, k])
+                if not np.isnan(keep[m, k]):
+                    rows.add(arm, seed, rr, m, f"keep/{name}", keep[m:m + 1, k])
             for metric, v in stats.items():
                 rows.add(arm, seed, rr, m, metric, v[m:m + 1])
         fitness_hist.append(stats["reward/mean"])

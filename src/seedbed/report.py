@@ -56,10 +56,11 @@ def write_report(run_dir: str | Path) -> Path:
         nm = s["name"]
         fs = mean_ci(final_values(table, f"share/{nm}", "scenario"))
         fc = mean_ci(final_values(table, f"share/{nm}", "control"))
-        k1 = [mean_ci(np.array([vals[0] for _, vals in series(table, f"keep/{nm}", arm).values()]))
-              for arm in ("scenario", "control")]
-        L.append(f"| {nm} | {s['share']:.3f} | {_fmt(fs, n_seeds)} | {_fmt(fc, n_seeds)} | "
-                 f"{_fmt(k1[0], n_seeds)} | {_fmt(k1[1], n_seeds)} |")
+        k1 = []
+        for arm in ("scenario", "control"):
+            first = [vals[0] for _, vals in series(table, f"keep/{nm}", arm).values()]
+            k1.append(_fmt(mean_ci(np.array(first)), n_seeds) if first else "–")
+        L.append(f"| {nm} | {s['share']:.3f} | {_fmt(fs, n_seeds)} | {_fmt(fc, n_seeds)} | {k1[0]} | {k1[1]} |")
     L += ["", "'Kept in round 1' is the fraction of that strategy's responses the selection kept "
           "(for best-of-n at most 1/n on average; for reward-weighted and critique-revision a relative weight).", ""]
     L += ["![shares](plots/shares.png)", "", "![prompt mistakes](plots/prompt_mistakes.png)", "",
@@ -89,6 +90,10 @@ def write_report(run_dir: str | Path) -> Path:
                   f"{len(exploits)} exploit events ({n_arm['scenario']} in the scenario arm, {n_arm['control']} in "
                   "the control) are logged in `lineage.jsonl`, each followed by its explore record.", "",
                   "![lineage](plots/lineage.png)", ""]
+
+    arms = set(table["arm"].to_pylist())
+    if "meanfield-scenario" in arms:
+        L += _neural_sections(table, names, v["seeder"], pdir, n_seeds)
 
     cond = run_dir / "conditions.parquet"
     if cond.exists():
@@ -129,3 +134,45 @@ def _detail(v: dict) -> str:
              else f"paired over {v['n_seeds']} seeds, 95% t-interval")
     return (f"Difference scenario − control: {_fmt(v['effect'], n)} ({basis}). The first-turn error rate "
             f"(how often the policy's own answers are wrong, i.e. seeding) differs by {_fmt(v['seeding_effect'], n)}.")
+
+
+PROBES = [("behaviour/err_deploy", "first-turn error (seeding)"), ("probe/fix_rate", "true corrections"),
+          ("probe/false_fix_rate", "false corrections"), ("probe/harm_rate", "harm"),
+          ("probe/competence", "greedy accuracy"), ("probe/rho", "measured persistence rho")]
+
+
+def _neural_sections(table, names: list[str], seeder: str, pdir: Path, n_seeds: int) -> list[str]:
+    """Probe trajectories, and the measured shares against the mean-field prediction."""
+    plots.plot_panels(table, PROBES, pdir / "probes.png", "Probes on held-out questions (scenario solid, control dashed)")
+    plots.plot_prediction(table, seeder, pdir / "neural_vs_meanfield.png")
+    L = ["## Probes", "", "Measured every round on a fixed set of held-out questions that are never trained on "
+         f"(mean and 95% interval over {n_seeds} seeds).", "", "![probes](plots/probes.png)", "",
+         "| probe | scenario, last round | control, last round |", "|---|---|---|"]
+    for metric, label in PROBES:
+        a = final_values(table, metric, "scenario")
+        c = final_values(table, metric, "control")
+        L.append(f"| {label} | {_fmt(_clip(mean_ci(a)), n_seeds)} | {_fmt(_clip(mean_ci(c)), n_seeds)} |")
+    L += ["", "## Neural vs mean-field", "",
+          f"Persona shares are estimated from the probe rates (least squares on the simplex). The mean-field "
+          f"prediction starts from the measured round-0 shares and uses the measured persistence rho.", "",
+          "![neural vs mean-field](plots/neural_vs_meanfield.png)", ""]
+    for arm in ("scenario", "control"):
+        meas = series(table, f"share/{seeder}", arm)
+        pred = series(table, f"share/{seeder}", f"meanfield-{arm}")
+        if not meas or not pred:
+            continue
+        r, m = np.mean([v[1] for v in meas.values()], axis=0), None
+        rounds = next(iter(meas.values()))[0]
+        p = next(iter(pred.values()))[1][: len(rounds)]
+        gap = r - p
+        part = np.flatnonzero(np.abs(gap) > 0.1)
+        where = f"they part from round {int(rounds[part[0]])} on" if len(part) else "they stay within 0.1 throughout"
+        L.append(f"- {arm}: {seeder}'s share ends at {r[-1]:.3f} measured vs {p[-1]:.3f} predicted "
+                 f"(largest gap {gap[np.argmax(np.abs(gap))]:+.3f}); {where}.")
+    L.append("")
+    return L
+
+
+def _clip(t: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Rates and shares live in [0, 1]; so do their intervals."""
+    return t[0], max(0.0, t[1]), min(1.0, t[2])

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import Scenario
 from ..judge import episode_return, turn_reward
+from ..selection import select_weights
 
 NONE, CLEAN, MISTAKEN = 0, 1, 2
 TOL = 1e-9
@@ -180,7 +181,7 @@ class AgentRound:
         self.K = len(st)
         sel = scn.selection
         self.n = sel.n if sel.rule == "best_of_n" else 1
-        self.jitter = self._tie_jitter() if sel.rule == "top_fraction" else 0.0
+        self.jitter = self._tie_jitter() if sel.rule == "top_fraction" else 1e-6
         self.tables = AtomTables(scn, self.err.astype(float), self.fix.astype(float), self.false_fix.astype(float),
                                  self.harm.astype(float), self.agree.astype(float))
 
@@ -258,37 +259,10 @@ class AgentRound:
     # ------------------------------------------------------------------ selection
     def kept(self, rng: np.random.Generator, b: Batch, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Kept mass (M, K) and per-response kept weights (R,)."""
-        sel, K, M = self.scn.selection, self.K, len(S)
-        R = len(b.score)
-        if sel.rule == "threshold":
-            w = (b.score >= sel.tau - TOL).astype(float)
-        elif sel.rule == "best_of_n":
-            sc = b.score.reshape(-1, self.n)                          # (prompts, n)
-            ties = sc >= sc.max(1, keepdims=True) - TOL
-            pick = np.argmax(ties * rng.random(sc.shape, dtype=np.float32), axis=1)   # uniform among tied best
-            w = np.zeros(sc.shape)
-            w[np.arange(len(sc)), pick] = 1.0
-            w = w.ravel()
-        elif sel.rule == "top_fraction":
-            per = R // M
-            keep = int(round(sel.q * per))
-            w = np.zeros((M, per))
-            if keep:
-                # within each member (a contiguous block): the top `keep` scores, ties in random
-                # order (the jitter is below any score gap, so it only orders ties)
-                key = -(b.score + self.jitter * rng.random(R)).reshape(M, per)
-                top = np.argpartition(key, keep - 1, axis=1)[:, :keep]
-                np.put_along_axis(w, top, 1.0, axis=1)
-            w = w.ravel()
-        elif sel.rule == "reward_weighted":
-            top = np.full(M, -np.inf)
-            np.maximum.at(top, b.member, b.score)
-            w = np.exp((b.score - top[b.member]) / sel.temperature)
-        elif sel.rule == "critique_revision":
+        if self.scn.selection.rule == "critique_revision":
             return self._revise(rng, b, S)
-        else:  # pragma: no cover
-            raise ValueError(sel.rule)
-        return self._by_member(b.member, b.persona, w, M), w
+        w = select_weights(self.scn.selection, b.score, self.n, b.member, len(S), rng, self.jitter)
+        return self._by_member(b.member, b.persona, w, len(S)), w
 
     def _by_member(self, member: np.ndarray, persona: np.ndarray, w: np.ndarray | None, M: int) -> np.ndarray:
         return np.bincount(member * self.K + persona, weights=w, minlength=M * self.K).reshape(M, self.K)
