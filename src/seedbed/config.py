@@ -324,6 +324,15 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | list[str
 KINDS: dict[str, type[BaseModel]] = {}
 
 
+class KindScenario(_Model):
+    """Fields every non-pipeline scenario kind shares; subclasses add their settings section."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    shows: str = ""
+    seed: int = Field(default=0, ge=0, description="Root seed; every random stream is split from it.")
+
+
 def scenario_model(kind: Any, source: str) -> type[BaseModel]:
     if kind == "pipeline":
         return Scenario

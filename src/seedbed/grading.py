@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from .config import KINDS, _Model
+from .config import KINDS, KindScenario, _Model
 from .metrics import mean_ci
 
 
@@ -38,14 +38,10 @@ class GradingSettings(_Model):
     learners: int = Field(default=20, ge=1, description="Independent learners (seeds) per credit rule.")
 
 
-class GradingScenario(_Model):
+class GradingScenario(KindScenario):
     """A grading-schedule experiment (kind = "grading")."""
 
     kind: Literal["grading"]
-    name: str = Field(min_length=1)
-    description: str = ""
-    shows: str = ""
-    seed: int = Field(default=0, ge=0)
     grading: GradingSettings = Field(default_factory=GradingSettings)
 
 
@@ -115,9 +111,7 @@ def write_grading(scn: GradingScenario, out: Path, progress: Callable[[int], Non
     rundir.write_table(out / "curves.parquet", pa.table(cur))
     exp = expected_grades(g)
     rundir.write_table(out / "expected.parquet", pa.table({k: v.tolist() for k, v in exp.items()}))
-    rundir.write_json(out / "manifest.json", {"seedbed_run": 1, "kind": "grading", "scenario": scn.model_dump(mode="json"),
-                                              "root_seed": scn.seed, "versions": rundir.package_versions(),
-                                              "code_revision": rundir.code_revision()})
+    rundir.write_kind_manifest(out, scn)
     return report_grading(out)
 
 
@@ -155,11 +149,7 @@ def report_grading(out: Path) -> dict:
     plots._save(fig, out / "plots" / "grading.png")
     plt.close(fig)
 
-    L = [f"# seedbed report: {scn.name}", ""]
-    if scn.shows:
-        L += [f"*{scn.shows.strip()}*", ""]
-    if scn.description:
-        L += [scn.description.strip(), ""]
+    L = rundir.report_header(scn)
     verb = "selects for seeding" if selects else "does not select for seeding"
     L += ["## Verdict", "",
           f"**Grading the whole schedule {verb}: learners end planting {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] errors "

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from .config import KINDS, _Model
+from .config import KINDS, KindScenario, _Model
 from .metrics import mean_ci
 
 
@@ -62,14 +62,10 @@ class KruegerSettings(_Model):
         return self
 
 
-class KruegerScenario(_Model):
+class KruegerScenario(KindScenario):
     """A Krueger unit-test sweep (kind = "krueger")."""
 
     kind: Literal["krueger"]
-    name: str = Field(min_length=1)
-    description: str = ""
-    shows: str = ""
-    seed: int = Field(default=0, ge=0)
     krueger: KruegerSettings = Field(default_factory=KruegerSettings)
 
 
@@ -153,9 +149,7 @@ def write_krueger(scn: KruegerScenario, out: Path, progress: Callable[[int], Non
     seconds = time.perf_counter() - t0
     rundir.write_table(out / "results.parquet", results)
     rundir.write_table(out / "curves.parquet", curves)
-    rundir.write_json(out / "manifest.json", {"seedbed_run": 1, "kind": "krueger", "scenario": scn.model_dump(mode="json"),
-                                              "root_seed": scn.seed, "versions": rundir.package_versions(),
-                                              "code_revision": rundir.code_revision()})
+    rundir.write_kind_manifest(out, scn)
     rundir.write_json(out / "timing.json", {"seconds": round(seconds, 3)})
     return report_krueger(out)
 
@@ -189,11 +183,7 @@ def report_krueger(out: Path) -> list[dict]:
     plots._save(fig, out / "plots" / "krueger.png")
     plt.close(fig)
 
-    L = [f"# seedbed report: {scn.name}", ""]
-    if scn.shows:
-        L += [f"*{scn.shows.strip()}*", ""]
-    if scn.description:
-        L += [scn.description.strip(), ""]
+    L = rundir.report_header(scn)
     L += [f"Reward r = s + ({k.beta})·a − 0.5, next state = own last action; REINFORCE inner learners, "
           f"learning rates log-uniform on [{k.lr_low}, {k.lr_high}]; PBT bottom/top {k.fraction:.0%}; "
           f"{k.steps} steps; {k.trials} trials per cell; mean P(cooperate) over the last {k.last} steps "

@@ -58,10 +58,8 @@ def plot_shares(table: pa.Table, names: list[str], path: Path, title: str = "") 
     return path
 
 
-def plot_metric(table: pa.Table, metric: str, path: Path, ylabel: str, title: str) -> Path:
-    """One metric per round, scenario vs control."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+def _draw_arms(ax, table: pa.Table, metric: str) -> None:
+    """A metric per round on ``ax``: scenario solid, control dashed, 95% band over seeds."""
     for arm, style in (("scenario", "-"), ("control", "--")):
         b = _band(table, metric, arm)
         if b is None:
@@ -70,6 +68,13 @@ def plot_metric(table: pa.Table, metric: str, path: Path, ylabel: str, title: st
         ax.plot(r, m, style, label=arm)
         if np.any(hi > lo):
             ax.fill_between(r, lo, hi, alpha=0.2)
+
+
+def plot_metric(table: pa.Table, metric: str, path: Path, ylabel: str, title: str) -> Path:
+    """One metric per round, scenario vs control."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    _draw_arms(ax, table, metric)
     ax.set(xlabel="round", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     path = _save(fig, path)
@@ -124,14 +129,7 @@ def plot_panels(table: pa.Table, metrics: list[tuple[str, str]], path: Path, tit
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(11, 3 * rows), squeeze=False)
     for ax, (metric, label) in zip(axes.ravel(), metrics):
-        for arm, style in (("scenario", "-"), ("control", "--")):
-            b = _band(table, metric, arm)
-            if b is None:
-                continue
-            r, m, lo, hi = b
-            ax.plot(r, m, style, label=arm)
-            if np.any(hi > lo):
-                ax.fill_between(r, lo, hi, alpha=0.2)
+        _draw_arms(ax, table, metric)
         ax.set(title=label, xlabel="round", ylim=(-0.02, 1.02))
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")

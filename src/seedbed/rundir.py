@@ -75,3 +75,20 @@ def code_revision() -> str:
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def write_kind_manifest(out: Path, scn: Any) -> Path:
+    """manifest.json of a non-pipeline run (Krueger, grading): scenario, seed, versions, revision."""
+    return write_json(Path(out) / "manifest.json", {
+        "seedbed_run": 1, "kind": scn.kind, "scenario": scn.model_dump(mode="json"), "root_seed": scn.seed,
+        "versions": package_versions(), "code_revision": code_revision()})
+
+
+def report_header(scn: Any) -> list[str]:
+    """Title, the 'shows' line and the description: the opening lines of every report.md."""
+    lines = [f"# seedbed report: {scn.name}", ""]
+    if scn.shows:
+        lines += [f"*{scn.shows.strip()}*", ""]
+    if scn.description:
+        lines += [scn.description.strip(), ""]
+    return lines
