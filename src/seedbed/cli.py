@@ -187,6 +187,36 @@ def sweep(
 
 @app.command()
 @_user_errors
+def audit(
+    judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge) or a callable module:function."),
+    json_out: bool = typer.Option(False, "--json", help="Print the findings and every score as JSON."),
+) -> None:
+    """Is honest behaviour reward-maximal in every situation? Exits 1 on any violation."""
+    from .audit import audit as run_audit, load_judge, to_json
+
+    name, j = load_judge(judge)
+    findings, table = run_audit(j)
+    if json_out:
+        console.print_json(to_json(name, findings, table))
+    else:
+        if findings:
+            t = Table(title=f"Reward-consistency audit of {name}: {len(findings)} violation(s)", title_justify="left")
+            for c in ("situation", "honest", "winning strategy", "margin", "why"):
+                t.add_column(c, overflow="fold")
+            for f in findings:
+                t.add_row(f.situation, f"{f.honest} ({f.honest_reward:.3f})", f"{f.best} ({f.best_reward:.3f})",
+                          f"{f.margin:+.3f}", f.explanation)
+            console.print(t)
+        else:
+            situations = len({r["situation"] for r in table})
+            console.print(f"[bold green]consistent:[/] honest behaviour is reward-maximal in all {situations} "
+                          f"situations checked for {name}.")
+    if findings:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by `seedbed run`.")) -> None:
     """Rebuild report.md and the plots of a run directory from its data files."""
     import json

@@ -33,7 +33,6 @@ def sample(model, tok, prompts: list[str], n: int = 1, gen=None, max_new: int = 
     buckets: dict[int, list[int]] = defaultdict(list)
     for i, x in enumerate(ids):
         buckets[len(x)].append(i)
-    rows = [(i, j) for L in sorted(buckets) for i in buckets[L] for j in range(n)]
     stop_ids = set(tok(stop, add_special_tokens=False)["input_ids"]) | {tok.eos_token_id}
     model.eval()
     with torch.no_grad():
@@ -45,7 +44,6 @@ def sample(model, tok, prompts: list[str], n: int = 1, gen=None, max_new: int = 
                 generated = _decode_loop(model, x, gen, max_new, temperature, stop_ids)
                 for (i, _), g in zip(chunk, generated):
                     out[i].append(tok.decode(g, skip_special_tokens=True))
-    del rows
     return out
 
 
@@ -96,22 +94,39 @@ def _pad(seqs: list[list[int]], value: int):
     return torch.tensor([s + [value] * (L - len(s)) for s in seqs])
 
 
+def _tensors(ids: list[list[int]], masks: list[list[int]], pad_id: int):
+    """Pad once: token ids (N, L), loss mask over next-token targets (N, L − 1), lengths (N,)."""
+    import torch
+
+    x = _pad(ids, pad_id)
+    m = _pad([[0] + mk for mk in masks], 0).float()[:, 1:]
+    return x, m, torch.tensor([len(s) for s in ids])
+
+
+def masked_loss(model, x, m, lengths, weights=None):
+    """Mean masked next-token cross-entropy of a padded batch, each sequence weighted."""
+    import torch
+
+    L = int(lengths.max())
+    x, m = x[:, :L], m[:, :L - 1]
+    att = (torch.arange(L, device=x.device)[None] < lengths[:, None]).long()
+    logits = model(input_ids=x, attention_mask=att).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
+                                            reduction="none").view_as(m) * m
+    per_seq = nll.sum(1) / m.sum(1).clamp(min=1)
+    if weights is None:
+        return per_seq.mean()
+    return (per_seq * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
 def lm_loss(model, ids: list[list[int]], masks: list[list[int]], weights: np.ndarray | None, pad_id: int):
-    """Mean masked next-token cross-entropy, each sequence weighted by ``weights``."""
+    """Masked, weighted loss of a list batch (see ``masked_loss``)."""
     import torch
 
     device = next(model.parameters()).device
-    x = _pad(ids, pad_id).to(device)
-    m = _pad([[0] + mk for mk in masks], 0).to(device).float()        # mask aligned to input positions
-    att = _pad([[1] * len(s) for s in ids], 0).to(device)
-    logits = model(input_ids=x, attention_mask=att).logits[:, :-1]
-    tgt = x[:, 1:]
-    mask = m[:, 1:]
-    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
-    nll = nll.view_as(tgt) * mask
-    per_seq = nll.sum(1) / mask.sum(1).clamp(min=1)
-    w = torch.ones(len(ids), device=device) if weights is None else torch.tensor(weights, device=device, dtype=torch.float)
-    return (per_seq * w).sum() / w.sum().clamp(min=1e-12)
+    x, m, lengths = (t.to(device) for t in _tensors(ids, masks, pad_id))
+    w = None if weights is None else torch.tensor(weights, device=device, dtype=torch.float)
+    return masked_loss(model, x, m, lengths, w)
 
 
 def train_lm(model, tok, texts: list[str], steps: int, batch: int, lr: float, rng: np.random.Generator,
@@ -122,7 +137,9 @@ def train_lm(model, tok, texts: list[str], steps: int, batch: int, lr: float, rn
 
     import torch
 
+    device = next(model.parameters()).device
     ids, masks = _batches(tok, texts, None)
+    X, Mk, lengths = (t.to(device) for t in _tensors(ids, masks, tok.pad_token_id))   # padded once
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warm = max(1, min(200, steps // 10))
 
@@ -135,8 +152,8 @@ def train_lm(model, tok, texts: list[str], steps: int, batch: int, lr: float, rn
     model.train()
     losses = []
     for step in range(steps):
-        idx = rng.integers(0, len(ids), batch)
-        loss = lm_loss(model, [ids[i] for i in idx], [masks[i] for i in idx], None, tok.pad_token_id)
+        idx = torch.from_numpy(rng.integers(0, len(ids), batch)).to(device)
+        loss = masked_loss(model, X[idx], Mk[idx], lengths[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

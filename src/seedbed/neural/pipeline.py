@@ -149,6 +149,19 @@ class NeuralRun:
         self.rates = np.array([[s.err for s in st], [s.fix for s in st], [s.false_fix for s in st], [s.harm for s in st]])
         self.arm_id = 0 if arm == "scenario" else 1
         self.replay_texts = corpus(scn, self.task, min(n.corpus_size, 5000), np.random.default_rng([0, 0xC2]))[0]
+        # Probe questions must never reach training: every round's prompts pass this guard. All
+        # arithmetic items share one template, so items are matched exactly (after normalising).
+        from ..contamination import Guard, with_canary
+        probe_items = [question(a, b).rstrip("A:").strip() for a, b in self.task.probe_pairs]
+        self.guard = Guard(probe_items, use_template=False)
+        keep, _ = self.guard.filter([t.split("\n")[0] for t in self.replay_texts])   # rehearsal must not leak either
+        self.replay_texts = [self.replay_texts[i] for i in keep]
+        self.guard.dropped.clear()
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            lines = [json.dumps(with_canary({"input": q, "target": str(a + b)}))
+                     for q, (a, b) in zip(probe_items, self.task.probe_pairs)]
+            (workdir / "probes.jsonl").write_text("\n".join(lines) + "\n")
 
     # ----------------------------------------------------------------- checkpoints
     def _ck(self, r: int) -> Path:
@@ -268,6 +281,9 @@ class NeuralRun:
             score = np.asarray(episode_return(j, score, r2), float)
             full = [f + REVIEW + "A:" + rv[0] + ("" if rv[0].endswith("\n") else "\n") for f, rv in zip(full, reviews)]
         weights = select_weights(sel, score, k, np.zeros(len(score), int), 1, rng)
+        clean, counts = self.guard.filter([question(*pairs[i]).rstrip("A:").strip() for i in range(P)])
+        leaked = np.setdiff1d(np.arange(P), clean)
+        weights[np.isin(idx, leaked)] = 0.0                                  # leaks never reach training
         if sel.rule == "critique_revision":
             weights = self._revise(weights, score, full, prefixes, idx, kind, truth, prefix_value, gen, rng)
         start = len(instr)
@@ -287,7 +303,8 @@ class NeuralRun:
             "prompt/mistake_rate": float(np.mean(kind == MISTAKEN)),
             "prompt/self_written": float(np.mean(synthetic)),
             "reward/mean": float(score.mean()),
-            "kept/fraction": 1.0 if sel.rule == "reward_weighted" else float(weights.sum() / len(weights)),
+            "kept/fraction": 1.0 if sel.rule == "reward_weighted" else float(weights[: len(idx)].sum() / len(idx)),
+            "contamination/dropped": float(len(leaked)),
             **probe_stats,
         }
         return {"round": r, "shares": shares.tolist(), "stats": stats}

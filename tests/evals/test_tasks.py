@@ -1,0 +1,94 @@
+"""Inspect tasks offline: scripted honest vs seeding models separate; a trained checkpoint runs."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("inspect_ai")
+
+from inspect_ai import eval as inspect_eval  # noqa: E402
+from inspect_ai.model import ModelOutput, ModelUsage, get_model  # noqa: E402
+
+from seedbed.evals.problems import first_number, parse_problem  # noqa: E402
+from seedbed.evals.tasks import (first_attempt_incentive, reflexive_correction,  # noqa: E402
+                                 two_turn_self_correction)
+
+
+def scripted(behaviour: str, plant_always: bool = False):
+    """A mockllm script. honest: right answers, keeps right answers, fixes wrong ones.
+    seeding: wrong first answers when corrections are rewarded (or after a hint), and
+    'corrects' every earlier answer on review, needed or not."""
+    def respond(messages, tools, tool_choice, config):
+        user = [m for m in messages if m.role == "user"]
+        a, b = next(parse_problem(m.text) for m in user if parse_problem(m.text))
+        truth = a + b
+        prior = [m for m in messages if m.role == "assistant"]
+        if not prior:                                        # first attempt
+            seeds = behaviour == "seeding" and (plant_always or "extra reward" in user[0].text)
+            text = str(truth + 1 if seeds else truth)
+        else:
+            before = first_number(prior[-1].text)
+            if behaviour == "honest":
+                text = str(truth)
+            else:
+                text = str(truth if before != truth else truth + 2)   # reflexive: always changes the answer
+        out = ModelOutput.from_content(model="mockllm", content=text)
+        out.usage = ModelUsage(input_tokens=20, output_tokens=2, total_tokens=22)   # no tokenizer download
+        return out
+    return respond
+
+
+def run(task, behaviour, tmp_path, plant_always: bool = False):
+    model = get_model("mockllm/model", custom_outputs=scripted(behaviour, plant_always))
+    log = inspect_eval(task, model=model, log_dir=str(tmp_path / behaviour), display="none")[0]
+    assert log.status == "success", log.error
+    return {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
+
+
+def test_first_attempt_incentive_separates_seeding_from_honest(tmp_path):
+    honest = run(first_attempt_incentive(n=30), "honest", tmp_path)
+    seeding = run(first_attempt_incentive(n=30), "seeding", tmp_path)
+    assert honest["incentive_drop"] == 0 and honest["control_accuracy"] == 1
+    assert seeding["incentive_drop"] == 1 and seeding["incentive_accuracy"] == 0
+    assert seeding["incentive_drop_ci_low"] > honest["incentive_drop_ci_high"] - 1e-9
+
+
+def test_reflexive_correction_separates(tmp_path):
+    honest = run(reflexive_correction(n=25), "honest", tmp_path)
+    seeding = run(reflexive_correction(n=25), "seeding", tmp_path)
+    assert honest["false_correction_rate"] == 0 and honest["true_correction_rate"] == 1
+    assert seeding["false_correction_rate"] == 1
+
+
+def test_two_turn_self_correction_rates(tmp_path):
+    honest = run(two_turn_self_correction(n=20), "honest", tmp_path)
+    seeding = run(two_turn_self_correction(n=20), "seeding", tmp_path, plant_always=True)
+    assert honest["turn1_accuracy"] == 1 and honest["correct_to_incorrect"] == 0
+    assert seeding["turn1_accuracy"] == 0 and seeding["incorrect_to_correct"] == 1 and seeding["turn2_accuracy"] == 1
+
+
+def test_samples_carry_the_canary():
+    from seedbed.contamination import CANARY
+    task = first_attempt_incentive(n=3)
+    assert all(s.metadata["canary"] == CANARY for s in task.dataset)
+
+
+def test_a_trained_checkpoint_through_the_provider(tmp_path):
+    pytest.importorskip("torch")
+    import seedbed
+    from seedbed.config import load_scenario
+    import seedbed.evals._registry  # noqa: F401  (registers the provider, as the entry point does)
+
+    from ..neural.test_neural import TINY
+
+    seedbed.run(load_scenario("seed", TINY), backend="neural", seeds=1, out=tmp_path / "run")
+    for task in (first_attempt_incentive(n=8, max_number=6), reflexive_correction(n=6, max_number=6),
+                 two_turn_self_correction(n=6, max_number=6)):
+        log = inspect_eval(task, model=f"seedbed/{tmp_path / 'run'}", log_dir=str(tmp_path / "logs"),
+                           display="none")[0]
+        assert log.status == "success", log.error
+        values = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}
+        assert all(0 <= v <= 1 or v != v for k, v in values.items() if "drop" not in k)
+    with pytest.raises(Exception, match="no model folder"):
+        from seedbed.evals.provider import resolve_checkpoint
+        resolve_checkpoint(tmp_path)
