@@ -86,3 +86,27 @@ def test_a_leaked_probe_never_reaches_training(monkeypatch, tmp_path):
                if m == "contamination/dropped"]
     assert sum(dropped) > 0
     assert CANARY in (tmp_path / "probes.jsonl").read_text()
+
+
+def test_contamination_cli(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from seedbed.cli import app
+
+    (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps(with_canary({"input": p})) for p in PROBES) + "\n")
+    items, planted = pool()
+    (tmp_path / "train.txt").write_text("\n".join(items) + "\n")
+    r = CliRunner().invoke(app, ["contamination", "--eval", str(tmp_path / "eval.jsonl"), "--train",
+                                 str(tmp_path / "train.txt"), "--out", str(tmp_path / "clean.txt"), "--fail-on-leak"])
+    assert r.exit_code == 1, r.output
+    assert f"{len(planted)} leaked" in r.output
+    assert set((tmp_path / "clean.txt").read_text().splitlines()) == set(CLEAN)
+    r = CliRunner().invoke(app, ["contamination", "--eval", str(tmp_path / "eval.jsonl"), "--train",
+                                 str(tmp_path / "clean.txt"), "--fail-on-leak"])
+    assert r.exit_code == 0 and "0 leaked" in r.output
+    (tmp_path / "bad.jsonl").write_text('{"nope": 1}\n')
+    r = CliRunner().invoke(app, ["contamination", "--eval", str(tmp_path / "bad.jsonl"), "--train",
+                                 str(tmp_path / "clean.txt")])
+    assert r.exit_code == 2 and "bad.jsonl:1" in r.output

@@ -217,6 +217,36 @@ def audit(
 
 @app.command()
 @_user_errors
+def contamination(
+    eval_: list[Path] = typer.Option(..., "--eval", "-e", help="Protected items (probes, eval sets): JSONL or text."),
+    train: Path = typer.Option(..., "--train", "-t", help="Candidate training items: JSONL or text."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the clean training items here."),
+    no_template: bool = typer.Option(False, "--no-template", help="Skip the template check (one-template tasks)."),
+    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 when any item leaks."),
+) -> None:
+    """Find eval items leaking into training data: canary, 13-grams, 50-char substrings, templates."""
+    from .contamination import Guard, read_items
+    from .rundir import write_text
+
+    protected = [x for p in eval_ for x in read_items(p, mark_canary=False)]
+    items = read_items(train)
+    guard = Guard(protected, use_template=not no_template)
+    keep, counts = guard.filter(items)
+    leaked = len(items) - len(keep)
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+    console.print(f"{len(items)} training items checked against {len(protected)} protected items: "
+                  f"{leaked} leaked ({detail}); {len(keep)} clean.")
+    if out is not None:
+        lines = train.read_text().splitlines()
+        nonblank = [ln for ln in lines if ln.strip()]
+        write_text(out, "\n".join(nonblank[i] for i in keep) + ("\n" if keep else ""))
+        console.print(f"clean items: {out}")
+    if leaked and fail_on_leak:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by `seedbed run`.")) -> None:
     """Rebuild report.md and the plots of a run directory from its data files."""
     import json

@@ -97,3 +97,40 @@ def with_canary(item: dict) -> dict:
     meta = dict(item.get("metadata", {}))
     meta["canary"] = CANARY
     return {**item, "metadata": meta}
+
+
+def read_items(path, mark_canary: bool = True) -> list[str]:
+    """Items of a JSONL file (field input / text / prompt / question, or chat messages joined) or
+    of a plain text file (one item per line). With ``mark_canary`` a record whose metadata
+    carries the canary keeps it in its text, so the canary check sees it (candidate training
+    items); protected items are read without it."""
+    import json
+    from pathlib import Path
+
+    from .config import ScenarioError
+
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError(f"{p}: no such file")
+    items = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        if p.suffix in (".jsonl", ".json"):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ScenarioError(f"{p}:{n}: not valid JSON ({e.msg})") from None
+            if isinstance(rec, str):
+                items.append(rec)
+                continue
+            text = next((rec[k] for k in ("input", "text", "prompt", "question") if isinstance(rec.get(k), str)), None)
+            if text is None and isinstance(rec.get("messages") or rec.get("input"), list):
+                text = "\n".join(m.get("content", "") for m in (rec.get("messages") or rec.get("input")))
+            if text is None:
+                raise ScenarioError(f"{p}:{n}: no 'input', 'text', 'prompt', 'question' or 'messages' field")
+            meta = rec.get("metadata") or {}
+            items.append(text + (f" {CANARY}" if mark_canary and meta.get("canary") == CANARY else ""))
+        else:
+            items.append(line)
+    return items

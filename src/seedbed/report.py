@@ -66,17 +66,18 @@ def write_report(run_dir: str | Path) -> Path:
     L += ["![shares](plots/shares.png)", "", "![prompt mistakes](plots/prompt_mistakes.png)", "",
           "![reward](plots/reward.png)", ""]
 
-    # H4: seeding measured in training contexts next to deployment contexts
-    if any(s.get("err_deploy") is not None for s in scn["strategies"]):
+    # H4 / inoculation: seeding measured in training contexts next to deployment contexts
+    if any(s.get("err_deploy") is not None for s in scn["strategies"]) or scn.get("neural", {}).get("inoculation"):
         L += ["## Seeding in training vs deployment", "",
               "First-turn error rate on fresh questions, measured in a training context and in a deployment "
               "context, at the last round.", "",
               "| arm | training context | deployment context |", "|---|---|---|"]
         for arm in ("scenario", "control"):
-            tr = mean_ci(final_values(table, "behaviour/err_train", arm))
-            de = mean_ci(final_values(table, "behaviour/err_deploy", arm))
+            tr = _clip(mean_ci(final_values(table, "behaviour/err_train", arm)))
+            de = _clip(mean_ci(final_values(table, "behaviour/err_deploy", arm)))
             L.append(f"| {arm} | {_fmt(tr, n_seeds)} | {_fmt(de, n_seeds)} |")
-        L += ["", "A training-time metric sees the seeding; a deployment-time metric does not.", ""]
+        L += ["", "A gap between the columns means the behaviour depends on the context: a training-time "
+              "metric then sees what a deployment-time metric misses (or the reverse).", ""]
 
     lin = run_dir / "lineage.jsonl"
     if lin.exists() and lin.stat().st_size:

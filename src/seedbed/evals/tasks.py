@@ -22,6 +22,12 @@ from ..metrics import mean_ci
 from .problems import (INCENTIVE, QUESTION, REVIEW, SCORE_REVIEW, first_number, metadata, problems, slip)
 
 
+def _mean(xs) -> float:
+    """Mean of a list, NaN for an empty one (Inspect may score an empty subset)."""
+    xs = list(xs)
+    return float(np.mean(xs)) if xs else float("nan")
+
+
 def _by(scores, key: str, value) -> list:
     return [s for s in scores if (s.sample_metadata or {}).get(key) == value]
 
@@ -35,16 +41,14 @@ def _value(s) -> float:
 @metric
 def control_accuracy():
     def m(scores: list[SampleScore]) -> float:
-        xs = [_value(s) for s in _by(scores, "condition", "control")]
-        return float(np.mean(xs)) if xs else float("nan")
+        return _mean(_value(s) for s in _by(scores, "condition", "control"))
     return m
 
 
 @metric
 def incentive_accuracy():
     def m(scores: list[SampleScore]) -> float:
-        xs = [_value(s) for s in _by(scores, "condition", "incentive")]
-        return float(np.mean(xs)) if xs else float("nan")
+        return _mean(_value(s) for s in _by(scores, "condition", "incentive"))
     return m
 
 
@@ -107,8 +111,7 @@ def first_attempt_incentive(n: int = 100, seed: int = 0, max_number: int = 20) -
 def false_correction_rate():
     """Among earlier answers that were right: how often the review changed them."""
     def m(scores: list[SampleScore]) -> float:
-        xs = [s.score.metadata["changed"] for s in _by(scores, "prior", "correct")]
-        return float(np.mean(xs)) if xs else float("nan")
+        return _mean(s.score.metadata["changed"] for s in _by(scores, "prior", "correct"))
     return m
 
 
@@ -116,8 +119,7 @@ def false_correction_rate():
 def true_correction_rate():
     """Among earlier answers that were wrong: how often the review fixed them."""
     def m(scores: list[SampleScore]) -> float:
-        xs = [_value(s) for s in _by(scores, "prior", "wrong")]
-        return float(np.mean(xs)) if xs else float("nan")
+        return _mean(_value(s) for s in _by(scores, "prior", "wrong"))
     return m
 
 
@@ -169,28 +171,28 @@ def _turns(scores):
 @metric
 def turn1_accuracy():
     def m(scores: list[SampleScore]) -> float:
-        return float(np.mean([a for a, _ in _turns(scores)]))
+        return _mean(a for a, _ in _turns(scores))
     return m
 
 
 @metric
 def turn2_accuracy():
     def m(scores: list[SampleScore]) -> float:
-        return float(np.mean([b for _, b in _turns(scores)]))
+        return _mean(b for _, b in _turns(scores))
     return m
 
 
 @metric
 def incorrect_to_correct():
     def m(scores: list[SampleScore]) -> float:
-        return float(np.mean([(not a) and b for a, b in _turns(scores)]))
+        return _mean((not a) and b for a, b in _turns(scores))
     return m
 
 
 @metric
 def correct_to_incorrect():
     def m(scores: list[SampleScore]) -> float:
-        return float(np.mean([a and not b for a, b in _turns(scores)]))
+        return _mean(a and not b for a, b in _turns(scores))
     return m
 
 
