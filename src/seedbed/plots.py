@@ -58,13 +58,16 @@ def plot_shares(table: pa.Table, names: list[str], path: Path, title: str = "") 
     return path
 
 
-def _draw_arms(ax, table: pa.Table, metric: str) -> None:
-    """A metric per round on ``ax``: scenario solid, control dashed, 95% band over seeds."""
+def _draw_arms(ax, table: pa.Table, metric: str, unit: bool = False) -> None:
+    """A metric per round on ``ax``: scenario solid, control dashed, 95% band over seeds
+    (clipped to [0, 1] when ``unit``: rates and shares)."""
     for arm, style in (("scenario", "-"), ("control", "--")):
         b = _band(table, metric, arm)
         if b is None:
             continue
         r, m, lo, hi = b
+        if unit:
+            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
         ax.plot(r, m, style, label=arm)
         if np.any(hi > lo):
             ax.fill_between(r, lo, hi, alpha=0.2)
@@ -129,7 +132,7 @@ def plot_panels(table: pa.Table, metrics: list[tuple[str, str]], path: Path, tit
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(11, 3 * rows), squeeze=False)
     for ax, (metric, label) in zip(axes.ravel(), metrics):
-        _draw_arms(ax, table, metric)
+        _draw_arms(ax, table, metric, unit=True)
         ax.set(title=label, xlabel="round", ylim=(-0.02, 1.02))
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
@@ -149,6 +152,7 @@ def plot_prediction(table: pa.Table, name: str, path: Path) -> Path:
         b = _band(table, f"share/{name}", arm)
         if b is not None:
             r, m, lo, hi = b
+            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
             ax.plot(r, m, "-", color=color, label=f"{arm}: measured")
             if np.any(hi > lo):
                 ax.fill_between(r, lo, hi, color=color, alpha=0.2)
