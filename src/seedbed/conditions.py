@@ -8,7 +8,6 @@ report reads; computing it takes milliseconds on the mean-field backend.
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 
 from .config import Scenario, ScenarioError
@@ -84,8 +83,3 @@ def summarise(table: pa.Table) -> list[str]:
         else:
             lines.append(f"- `{factor}`: selects at {', '.join(yes)}; not at {', '.join(no)}.")
     return lines
-
-
-def effect_range(table: pa.Table) -> tuple[float, float]:
-    e = np.asarray(table["effect"].to_numpy())
-    return float(e.min()), float(e.max())

@@ -66,10 +66,6 @@ def series(table: pa.Table, metric: str, arm: str = "scenario", member: int | No
     return out
 
 
-def metric_names(table: pa.Table) -> list[str]:
-    return sorted(set(table["metric"].to_pylist()))
-
-
 def final_values(table: pa.Table, metric: str, arm: str = "scenario") -> np.ndarray:
     """The metric's value at the last round, one entry per seed."""
     return np.array([values[-1] for _, (_, values) in sorted(series(table, metric, arm).items())])

@@ -7,9 +7,11 @@ labels (mistake, corrected, false_correction, harm, agreed, wrong_agreement) and
 the judge detected; the reward is the shared :func:`seedbed.judge.turn_reward`, so the
 mean-field model and this sampler score identical transcripts identically.
 
-Each categorical label is drawn with a single uniform u: e.g. u < err·d_mistake is a
-detected mistake and u < err a mistake, since detection is conditional on the mistake
-(P(detected | mistake) = d_mistake); the distribution is the one in DESIGN.md §3.
+A turn's outcome is one 'atom' of its (persona, prefix) group: a joint state of the
+independent factors of DESIGN.md §3 (own mistake none / undetected / detected, what it
+does with the earlier turn, harm, agreement), with that group's exact probability. Atoms
+are drawn with Walker's alias method (one uniform per turn) and their labels and reward
+are looked up, so the sampled distribution is the mean-field model's, term by term.
 
 Prefix codes: 0 = none (a fresh question), 1 = clean earlier turn, 2 = mistaken earlier turn.
 """
