@@ -250,13 +250,18 @@ class AgentRound:
             persona = np.where(synthetic & (rng.random(len(prompt), dtype=np.float32) < pr.rho), writer, persona)
         labels = Labels(self.tables)
         labels["t0/mistake"] = writer_mistake[prompt] if self.n > 1 else writer_mistake
+        score = self._episode(rng, persona, prefix, labels)
+        return Batch(member, prompt, prefix, synthetic, writer, persona, labels, score)
+
+    def _episode(self, rng: np.random.Generator, persona: np.ndarray, prefix: np.ndarray,
+                 labels: "Labels") -> np.ndarray:
+        """The selection score of each row's episode: one turn, or (turns = 2) that turn and
+        the same persona's review of it, combined by the judge's credit rule."""
         r1 = self._turn(rng, persona, prefix, "t1", labels)
-        if pr.turns == 2:                                             # the same persona reviews turn 1
-            r2 = self._turn(rng, persona, np.where(labels["t1/mistake"], MISTAKEN, CLEAN), "t2", labels)
-            score = episode_return(scn.judge, r1, r2)
-        else:
-            score = r1
-        return Batch(member, prompt, prefix, synthetic, writer, persona, labels, np.asarray(score, float))
+        if self.scn.prompts.turns == 1:
+            return np.asarray(r1, float)
+        r2 = self._turn(rng, persona, np.where(labels["t1/mistake"], MISTAKEN, CLEAN), "t2", labels)
+        return np.asarray(episode_return(self.scn.judge, r1, r2), float)
 
     # ------------------------------------------------------------------ selection
     def kept(self, rng: np.random.Generator, b: Batch, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,14 +287,8 @@ class AgentRound:
             persona = _draw(rng, S, b.member[idx])
             if pr.rho > 0:
                 persona = np.where(b.synthetic[idx] & (rng.random(len(idx)) < pr.rho), b.writer[idx], persona)
-            labels = Labels(self.tables)
-            r1 = self._turn(rng, persona, b.prefix[idx], "t1", labels)
-            if pr.turns == 2:
-                r2 = self._turn(rng, persona, np.where(labels["t1/mistake"], MISTAKEN, CLEAN), "t2", labels)
-                score = episode_return(self.scn.judge, r1, r2)
-            else:
-                score = r1
-            passed = (np.asarray(score) >= sel.tau - TOL).reshape(len(fail), T)
+            score = self._episode(rng, persona, b.prefix[idx], Labels(self.tables))
+            passed = (score >= sel.tau - TOL).reshape(len(fail), T)
             has = passed.any(1)
             first = np.argmax(passed, 1)
             chosen = persona.reshape(len(fail), T)[np.arange(len(fail)), first][has]

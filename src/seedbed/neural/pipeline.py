@@ -28,6 +28,16 @@ from .task import (INOCULATION, REVIEW, Task, corpus, parse_answer, parse_review
 NONE, CLEAN, MISTAKEN = 0, 1, 2
 
 
+def turn(text: str) -> str:
+    """A sampled turn as it stands in a transcript: ending with its newline."""
+    return text if text.endswith("\n") else text + "\n"
+
+
+def parse(completion: str, kind: int, truth: int, previous: int | None):
+    """Labels of a completion: an answer to a fresh question, or a review of ``previous``."""
+    return parse_answer(completion, truth) if kind == NONE else parse_review(completion, truth, previous)
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("SEEDBED_CACHE", "runs/.cache"))
 
@@ -258,7 +268,7 @@ class NeuralRun:
                     lab = parse_answer(ans[0], truth[i])
                     prefix_value[i] = lab.value
                     kind[i] = MISTAKEN if lab.mistake else CLEAN
-                    texts[i] = question(*pairs[i]) + ans[0] + ("" if ans[0].endswith("\n") else "\n")
+                    texts[i] = question(*pairs[i]) + turn(ans[0])
             for i in np.flatnonzero(~synthetic):
                 if kind[i] != NONE:
                     v = truth[i] if kind[i] == CLEAN else slip(int(truth[i]), rng)
@@ -269,9 +279,8 @@ class NeuralRun:
         # flatten prompt-major, k per prompt
         idx = np.repeat(np.arange(P), k)
         comp = [c for cs in completions for c in cs]
-        labs = [parse_answer(c, truth[i]) if kind[i] == NONE else parse_review(c, truth[i], prefix_value[i])
-                for c, i in zip(comp, idx)]
-        full = [prefixes[i] + c + ("" if c.endswith("\n") else "\n") for c, i in zip(comp, idx)]
+        labs = [parse(c, kind[i], truth[i], prefix_value[i]) for c, i in zip(comp, idx)]
+        full = [prefixes[i] + turn(c) for c, i in zip(comp, idx)]
         score = self._score(labs, rng)
         if pr.turns == 2:                                                     # the same model reviews turn 1
             reviews = engine.sample(self.model, self.tok, [f + REVIEW + "A:" for f in full], 1, gen,
@@ -279,7 +288,7 @@ class NeuralRun:
             labs2 = [parse_review(rv[0], truth[i], lab.value) for rv, i, lab in zip(reviews, idx, labs)]
             r2 = self._score(labs2, rng)
             score = np.asarray(episode_return(j, score, r2), float)
-            full = [f + REVIEW + "A:" + rv[0] + ("" if rv[0].endswith("\n") else "\n") for f, rv in zip(full, reviews)]
+            full = [f + REVIEW + "A:" + turn(rv[0]) for f, rv in zip(full, reviews)]
         weights = select_weights(sel, score, k, np.zeros(len(score), int), 1, rng)
         clean, counts = self.guard.filter([question(*pairs[i]).rstrip("A:").strip() for i in range(P)])
         leaked = np.setdiff1d(np.arange(P), clean)
@@ -326,12 +335,12 @@ class NeuralRun:
                               temperature=self.scn.neural.temperature)
         for f, cs in zip(fail, cands):
             i = idx[f]
-            labs = [parse_answer(c, truth[i]) if kind[i] == NONE else parse_review(c, truth[i], prefix_value[i]) for c in cs]
+            labs = [parse(c, kind[i], truth[i], prefix_value[i]) for c in cs]
             sc = self._score(labs, rng)
             ok = np.flatnonzero(sc >= tau - 1e-9)
             if len(ok):
                 c = cs[ok[0]]
-                full[f] = prefixes[i] + c + ("" if c.endswith("\n") else "\n")
+                full[f] = prefixes[i] + turn(c)
                 weights[f] = 1.0
         return weights
 
