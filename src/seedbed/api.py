@@ -20,7 +20,7 @@ import pyarrow as pa
 from . import rundir
 from .backends import get_backend, is_stochastic
 from .population import Lineage
-from .config import Scenario, scenario_to_dict, to_toml
+from .config import Scenario, ScenarioError, scenario_to_dict, to_toml
 from .metrics import Rows
 from .verdict import Verdict, judge_verdict
 
@@ -63,17 +63,25 @@ def run_kind(scenario, out: str | Path | None = None, progress: Callable[[int], 
 
 
 def run(scenario: Scenario, backend: str = "meanfield", out: str | Path | None = None,
-        seeds: int | None = None, progress: ProgressFn | None = None, report: bool = True) -> RunResult:
+        seeds: int | None = None, progress: ProgressFn | None = None, report: bool = True,
+        executor: str = "local", address: str | None = None, workers: int | None = None) -> RunResult:
     """Run a scenario and its control (same scenario, outer loop off) on one backend.
 
     ``seeds`` > 1 repeats both arms with seeds split from the scenario's root seed, so the
     verdict can carry a confidence interval. Default: 5 when the run is stochastic (agent
     backend, or a population with random exploit), 1 when it is exact.
     With ``out`` the run directory gets manifest.json, metrics.parquet, plots and report.md.
+    ``executor="ray"`` runs a neural population's members as Ray Tune trials (population-
+    based training), on a local Ray or the cluster at ``address``.
     """
     if scenario.kind != "pipeline":
         return run_kind(scenario, out)  # type: ignore[return-value]
     fn = get_backend(backend)
+    if executor not in ("local", "ray"):
+        raise ScenarioError(f"unknown executor {executor!r}; choose from local, ray")
+    if executor == "ray" and not (backend == "neural" and scenario.population.members > 1):
+        raise ScenarioError("--executor ray runs neural populations (--backend neural, population.members > 1) "
+                            "and sweeps (seedbed sweep --executor ray); this run is one process already")
     control = scenario.control_scenario()
     stochastic = is_stochastic(backend, scenario) or is_stochastic(backend, control)
     seed_list = _split_seeds(scenario.seed, (seeds or DEFAULT_SEEDS) if stochastic else 1)
@@ -89,7 +97,8 @@ def run(scenario: Scenario, backend: str = "meanfield", out: str | Path | None =
             cb = None
             if progress is not None:
                 cb = lambda r, snap, arm=arm, scn=scn: progress(arm, r, scn.rounds, snap)  # noqa: E731
-            fn(scn.model_copy(update={"seed": seed}), arm, seed, rows, cb, lineage, None, Path(out) if out else None)
+            fn(scn.model_copy(update={"seed": seed}), arm, seed, rows, cb, lineage, None, Path(out) if out else None,
+               executor=executor, address=address, workers=workers)
     if backend == "neural":
         add_meanfield_prediction(rows, scenario, control, rows.table())
     table = rows.table()

@@ -22,7 +22,8 @@ class Backend(Protocol):
     def __call__(self, scn: Scenario, arm: str, seed: int, rows: Rows,
                  progress: Callable[[int, dict[str, float]], None] | None = None,
                  lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-                 workdir: Path | None = None) -> None: ...
+                 workdir: Path | None = None, executor: str = "local", address: str | None = None,
+                 workers: int | None = None) -> None: ...
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -61,7 +62,7 @@ def _configs_array(configs: list[dict[str, float]], key: str) -> np.ndarray:
 def run_meanfield(scn: Scenario, arm: str, seed: int, rows: Rows,
                   progress: Callable[[int, dict[str, float]], None] | None = None,
                   lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-                  workdir: Path | None = None) -> None:
+                  workdir: Path | None = None, **_: Any) -> None:
     """Exact expected dynamics; population members are the model's grid axis."""
     from .meanfield import MeanField, MFParams
 
@@ -79,7 +80,7 @@ def run_meanfield(scn: Scenario, arm: str, seed: int, rows: Rows,
 def run_agent(scn: Scenario, arm: str, seed: int, rows: Rows,
               progress: Callable[[int, dict[str, float]], None] | None = None,
               lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-              workdir: Path | None = None) -> None:
+              workdir: Path | None = None, **_: Any) -> None:
     """Sampled conversations: N prompts per member per round, all members in one array batch."""
     from .agent import AgentRound
 
@@ -97,19 +98,30 @@ def run_agent(scn: Scenario, arm: str, seed: int, rows: Rows,
 def run_neural(scn: Scenario, arm: str, seed: int, rows: Rows,
                progress: Callable[[int, dict[str, float]], None] | None = None,
                lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-               workdir: Path | None = None) -> None:
-    """A real transformer through the pipeline; ``neural.rounds`` rounds, checkpointed in ``workdir``."""
+               workdir: Path | None = None, executor: str = "local", address: str | None = None,
+               workers: int | None = None) -> None:
+    """A real transformer through the pipeline; ``neural.rounds`` rounds, checkpointed in ``workdir``.
+
+    A population (members > 1) runs in this process, or as Ray Tune trials with
+    ``executor="ray"`` (:mod:`seedbed.tune_pbt`); both write the same rows and lineage.
+    """
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError:
         raise ScenarioError("the neural backend needs the 'neural' extra: pip install -c constraints.txt "
                             "'seedbed[neural]' (torch pinned to 2.13.0)") from None
-    from .neural.pipeline import NeuralRun
-
-    if scn.population.members > 1:
-        raise ScenarioError("the neural backend runs one policy (population.members = 1); neural populations "
-                            "run on Ray Tune")
     scn = scn.model_copy(update={"rounds": scn.neural.rounds or scn.rounds})
+    if scn.population.members > 1 and executor == "ray":
+        from .tune_pbt import run_population_tune
+        run_population_tune(scn, arm, seed, rows, progress, lineage, workdir, address, workers)
+        return
+    if scn.population.members > 1:
+        from .neural.pipeline import NeuralPopulation
+        pop = NeuralPopulation(scn, arm, seed, workdir)
+        run_members(scn, pop.step, arm, seed, rows, lineage, progress, schedule, S0=pop.initial_shares(),
+                    on_exploit=pop.exploit)
+        return
+    from .neural.pipeline import NeuralRun
     run = NeuralRun(scn, arm, seed, workdir)
     run_members(scn, run.step, arm, seed, rows, lineage, progress, schedule, S0=run.initial_shares()[None])

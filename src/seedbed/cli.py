@@ -15,7 +15,8 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 from .config import ScenarioError
@@ -68,11 +69,15 @@ def _thin(rows: list, most: int = 12) -> list:
 @_user_errors
 def run(
     scenario: str = typer.Argument(..., help="Preset name (see `seedbed list`) or path to a TOML file."),
-    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact) or agent (sampled)."),
+    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact), agent or neural (sampled)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>/<backend>)."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
                                         help="Seeds per arm when the run is stochastic (default 5); exact runs use 1."),
+    executor: str = typer.Option("local", "--executor", "-e",
+                                 help="local, or ray: a neural population's members as Ray Tune PBT trials."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
+    workers: int = typer.Option(0, "--workers", help="CPUs for a local Ray instance (0: up to 2)."),
 ) -> None:
     """Run a scenario and its control, print per-round tables and the verdict, write a report."""
     from .api import run as api_run
@@ -109,7 +114,8 @@ def run(
         live.update(Group(live_table["t"], progress))
 
     with Live(Group(progress), console=console, refresh_per_second=8, transient=True) as live:
-        result = api_run(scn, backend=backend, out=out, seeds=seeds, progress=on_round)
+        result = api_run(scn, backend=backend, out=out, seeds=seeds, progress=on_round, executor=executor,
+                         address=address, workers=workers or None)
     per = f" (mean over {n_seeds} seeds)" if n_seeds > 1 else ""
     for arm, label in (("scenario", scn.name), ("control", f"{scn.name} control: {scn.control.label}")):
         console.print(_round_table(label + per, names, _thin(mean_rows(arm))))
@@ -160,28 +166,41 @@ def sweep(
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value."),
     metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Final metric to plot (default: share/<seeder>)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<name>/sweep)."),
-    workers: int = typer.Option(0, "--workers", help="Processes for large grids (0: up to 2)."),
+    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact), agent or neural."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per point on a sampled backend (default 5)."),
+    executor: str = typer.Option("local", "--executor", "-e", help="local (process pool) or ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
+    workers: int = typer.Option(0, "--workers", help="Local processes / local Ray CPUs (0: up to 2)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard finished parts in --out instead of resuming."),
 ) -> None:
-    """Phase diagram: final metrics over a grid (exact mean-field), tidy Parquet + heat map."""
+    """Phase diagram: final metrics over a grid, tidy Parquet + heat map. Resumes if interrupted."""
     import numpy as np
 
     from .config import load_scenario
-    from .sweeps import parse_axis, sweep as run_sweep
+    from .sweeps import parse_axis, plan, sweep as run_sweep
 
     scn = load_scenario(scenario, set_ or [])
     axes = [parse_axis(g) for g in grid]
-    total = int(np.prod([len(a.values) for a in axes]))
+    if seeds is not None and seeds < 1:
+        raise ScenarioError(f"--seeds {seeds}: need at least 1")
+    p = plan(scn, axes, backend, seeds)
+    total = sum(p.sizes)
     out = out or Path("runs") / scn.name / "sweep"
     _quiet_env(out)
-    with Progress(TextColumn("grid points"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    label = "grid points" if p.exact else f"points × {len(p.seeds)} seeds"
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=console) as prog:
         task = prog.add_task("sweep", total=total)
-        res = run_sweep(scn, axes, out=out, workers=workers or None, metric=metric,
-                        progress=lambda k: prog.advance(task, k))
+        res = run_sweep(scn, axes, out=out, workers=workers or None, metric=metric, backend=backend, seeds=seeds,
+                        executor=executor, address=address, fresh=fresh, progress=lambda k: prog.advance(task, k))
     m = metric or f"share/{scn.seeder}"
     z = res.grid(m)
-    console.print(f"{total} points × {scn.rounds} rounds (exact). final {m}: min {np.nanmin(z):.3f}, "
-                  f"max {np.nanmax(z):.3f}")
+    how = "exact" if res.seeds is None else f"{backend}, mean of {len(res.seeds)} seeds per point"
+    console.print(f"{int(np.prod(z.shape))} points × {scn.rounds} rounds ({how}, executor {executor}). "
+                  f"final {m}: min {np.nanmin(z):.3f}, max {np.nanmax(z):.3f}")
+    if res.seeds is not None:
+        lo, hi = res.interval(m)
+        console.print(f"widest 95% interval over seeds at a point: {np.nanmax(hi - lo):.3f}")
     console.print(f"results: {out / 'sweep.parquet'}; plot: {sorted(p.name for p in out.glob('*.png'))}")
 
 

@@ -82,16 +82,21 @@ def initial_shares(scn: Scenario, rng: np.random.Generator) -> np.ndarray:
     return rng.dirichlet(alpha, size=pop.members)
 
 
+ExploitFn = Callable[[int, int], None]
+
+
 def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
                 lineage: Lineage | None = None, progress: Callable[[int, dict[str, float]], None] | None = None,
-                schedule: list[dict[str, Any]] | None = None, S0: np.ndarray | None = None
-                ) -> tuple[np.ndarray, list[dict[str, float]]]:
+                schedule: list[dict[str, Any]] | None = None, S0: np.ndarray | None = None,
+                on_exploit: ExploitFn | None = None) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Run all rounds for all members. Returns the final shares (M, K) and configs.
 
     ``schedule``: lineage events to replay (exploit parents and explore values are taken
     from it instead of being drawn), which reproduces a logged population exactly.
     ``S0``: measured starting shares (M, K), e.g. a neural model's probes; keep rates that a
     backend cannot observe (NaN) are not written.
+    ``on_exploit(member, parent)``: lets a backend copy state the loop does not hold (a
+    neural member's weights and optimizer).
     """
     pop, names = scn.population, scn.names
     M = pop.members
@@ -123,11 +128,11 @@ def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
         fitness_hist.append(stats["reward/mean"])
         if pop.interval and M > 1 and r % pop.interval == 0 and r < scn.rounds:
             if replay is not None:
-                S, configs = _apply(replay.get(r, []), S, configs, lineage, arm, seed)
+                S, configs = _apply(replay.get(r, []), S, configs, lineage, arm, seed, on_exploit)
             else:
                 window = 1 if pop.fitness == "last" else pop.window
                 fit = np.mean(fitness_hist[-window:], axis=0)
-                S, configs = exploit_explore(fit, S, configs, scn, rng, lineage, arm, seed, r)
+                S, configs = exploit_explore(fit, S, configs, scn, rng, lineage, arm, seed, r, on_exploit)
         if progress is not None:
             snap = {f"share/{n}": float(S[:, k].mean()) for k, n in enumerate(names)}
             snap.update({mt: float(np.mean(v)) for mt, v in stats.items()})
@@ -136,8 +141,8 @@ def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
 
 
 def exploit_explore(fitness: np.ndarray, S: np.ndarray, configs: list[dict[str, float]], scn: Scenario,
-                    rng: np.random.Generator, lineage: Lineage, arm: str, seed: int, r: int
-                    ) -> tuple[np.ndarray, list[dict[str, float]]]:
+                    rng: np.random.Generator, lineage: Lineage, arm: str, seed: int, r: int,
+                    on_exploit: ExploitFn | None = None) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Truncation selection: the bottom fraction copy a random top-fraction member, then explore."""
     pop = scn.population
     M = len(S)
@@ -148,6 +153,8 @@ def exploit_explore(fitness: np.ndarray, S: np.ndarray, configs: list[dict[str, 
     for m in bottom:
         parent = int(rng.choice(top))
         S[m] = S[parent]
+        if on_exploit is not None:
+            on_exploit(int(m), parent)
         new, changes = explore(configs[parent], pop.explore, pop.factors, rng)
         configs[m] = new
         lineage.write({"event": "exploit", "arm": arm, "seed": seed, "round": r, "member": int(m),
@@ -166,7 +173,7 @@ def _by_round(events: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
 
 
 def _apply(events: list[dict[str, Any]], S: np.ndarray, configs: list[dict[str, float]], lineage: Lineage,
-           arm: str, seed: int) -> tuple[np.ndarray, list[dict[str, float]]]:
+           arm: str, seed: int, on_exploit: ExploitFn | None = None) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Replay one round's logged exploit/explore decisions."""
     S, configs = S.copy(), [dict(c) for c in configs]
     for e in events:
@@ -174,6 +181,8 @@ def _apply(events: list[dict[str, Any]], S: np.ndarray, configs: list[dict[str, 
         if e["event"] == "exploit":
             S[m] = S[e["parent"]]
             configs[m] = dict(configs[e["parent"]])
+            if on_exploit is not None:
+                on_exploit(m, e["parent"])
         else:
             for k, (_, new) in e["changes"].items():
                 configs[m][k] = new

@@ -1,9 +1,11 @@
-"""Phase diagrams: a scenario evaluated on a grid of parameter values in one computation.
+"""Phase diagrams: a scenario's final metrics on a grid of parameter values.
 
-Numeric axes are vectorised (the whole grid is one mean-field array computation over
-G points); structural axes (selection.rule, selection.n, judge.credit, prompts.turns)
-run one vectorised grid per value. Large grids are split into chunks over a process
-pool (grid points are independent). Results are tidy rows: one per point × metric.
+On the mean-field backend numeric axes are vectorised (a block of grid points is one
+array computation); structural axes (selection.rule, selection.n, judge.credit,
+prompts.turns) run one block per value. On the sampled backends (agent, neural) each
+grid point × seed is one task. Tasks are independent and run on a local process pool or
+on Ray (:mod:`seedbed.executors`); finished tasks are written as they finish, so a sweep
+resumes where it stopped. Results are tidy rows: one per point (× seed) × metric.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import multiprocessing as mp
 import numpy as np
 import pyarrow as pa
 
-from .config import Scenario, ScenarioError, parse_value
+from .config import Scenario, ScenarioError, parse_value, scenario_to_dict
 from .meanfield import MeanField, MFParams
 from .meanfield.params import STATIC_FIELDS
 
@@ -32,6 +34,12 @@ PARALLEL_MIN_POINTS = 8192
 class Axis:
     key: str
     values: list[Any]
+
+    def __post_init__(self) -> None:
+        # one column type per axis: "0,1.5" is two floats, not an int and a float
+        if any(isinstance(v, float) for v in self.values) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values):
+            self.values = [float(v) for v in self.values]
 
     @property
     def numeric(self) -> bool:
@@ -58,19 +66,36 @@ def parse_axis(spec: str) -> Axis:
 @dataclass
 class SweepResult:
     axes: list[Axis]
-    table: pa.Table             # columns: one per axis, then metric, value
+    table: pa.Table             # columns: one per axis, [seed,] metric, value
     out: Path | None = None
+    seeds: list[int] | None = None    # None: exact (one value per point)
 
-    def grid(self, metric: str) -> np.ndarray:
-        """The metric as an array of shape (len(axis 0), len(axis 1), ...)."""
+    def values(self, metric: str) -> np.ndarray:
+        """The metric as an array of shape (len(axis 0), ..., seeds); seeds = 1 when exact."""
         t = self.table.to_pydict()
-        shape = [len(a.values) for a in self.axes]
+        seeds = self.seeds or [None]
+        sidx = {s: i for i, s in enumerate(seeds)}
+        shape = [len(a.values) for a in self.axes] + [len(seeds)]
         idx = {a.key: {_key(v): i for i, v in enumerate(a.values)} for a in self.axes}
         out = np.full(shape, np.nan)
         for j, m in enumerate(t["metric"]):
             if m == metric:
-                out[tuple(idx[a.key][_key(t[a.key][j])] for a in self.axes)] = t["value"][j]
+                s = sidx[t["seed"][j]] if self.seeds else 0
+                out[tuple(idx[a.key][_key(t[a.key][j])] for a in self.axes) + (s,)] = t["value"][j]
         return out
+
+    def grid(self, metric: str) -> np.ndarray:
+        """The metric (its mean over seeds) as an array of shape (len(axis 0), len(axis 1), ...)."""
+        return self.values(metric).mean(axis=-1)
+
+    def interval(self, metric: str, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Two-sided t interval over seeds at every point (zero width when exact)."""
+        from .metrics import mean_ci
+
+        v = self.values(metric)
+        flat = v.reshape(-1, v.shape[-1])
+        ci = np.array([mean_ci(x, level)[1:] for x in flat])
+        return ci[:, 0].reshape(v.shape[:-1]), ci[:, 1].reshape(v.shape[:-1])
 
 
 def _key(v: Any) -> Any:
@@ -109,15 +134,129 @@ def evaluate_grid(scn: Scenario, grid: dict[str, np.ndarray], workers: int | Non
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+# ----------------------------------------------------------------------------- units of work
+
+MF_CHUNK = 4096        # mean-field grid points per task (a fixed size, so a resumed sweep finds its parts)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The tasks of a sweep, in canonical order (result rows are concatenated in this order).
+
+    Exact sweeps (the mean-field backend) evaluate blocks of up to ``MF_CHUNK`` grid points
+    in one vectorised call per task; sampled sweeps run one task per grid point × seed.
+    """
+
+    axes: list[Axis]
+    backend: str
+    seeds: list[int] | None            # None: exact, one evaluation per point
+    tasks: list[dict[str, Any]]
+    sizes: list[int]                   # grid-point evaluations per task (for progress)
+
+    @property
+    def exact(self) -> bool:
+        return self.seeds is None
+
+
+def plan(scn: Scenario, axes: list[Axis], backend: str = "meanfield", seeds: int | None = None) -> Plan:
+    """Split the grid (× seeds) into tasks; validates every point's overrides up front."""
+    from .api import DEFAULT_SEEDS, _split_seeds
+    from .backends import get_backend, is_stochastic
+
+    get_backend(backend)
+    vectorised = (backend == "meanfield" and not is_stochastic(backend, scn)
+                  and not any(a.key.startswith("population.") for a in axes))
+    if vectorised:
+        static = [a for a in axes if not a.numeric]
+        numeric = [a for a in axes if a.numeric]
+        mesh = np.meshgrid(*[np.asarray(a.values, dtype=float) for a in numeric], indexing="ij") if numeric else []
+        flat = {a.key: m.ravel() for a, m in zip(numeric, mesh)}
+        G = int(np.prod([len(a.values) for a in numeric])) if numeric else 1
+        tasks, sizes = [], []
+        for combo in itertools.product(*[a.values for a in static]):
+            fixed = dict(zip([a.key for a in static], combo))
+            variant = scn.with_overrides(fixed) if fixed else scn
+            MFParams.from_scenario(variant, {k: np.array([v.min(), v.max()]) for k, v in flat.items()})  # bad values fail now
+            for lo in range(0, G, MF_CHUNK):
+                hi = min(G, lo + MF_CHUNK)
+                tasks.append({"kind": "grid", "scenario": variant, "fixed": fixed,
+                              "grid": {k: v[lo:hi] for k, v in flat.items()}, "G": hi - lo})
+                sizes.append(hi - lo)
+        return Plan(axes, backend, None, tasks, sizes)
+    points = [dict(zip([a.key for a in axes], combo)) for combo in itertools.product(*[a.values for a in axes])]
+    variants = [scn.with_overrides(p) for p in points]          # every bad value fails here, before any work
+    if not any(is_stochastic(backend, v) for v in variants):
+        seeds = 1
+    seed_list = _split_seeds(scn.seed, seeds or DEFAULT_SEEDS)
+    tasks = [{"kind": "point", "scenario": v.model_copy(update={"seed": s}), "point": p,
+              "backend": backend, "seed": s}
+             for p, v in zip(points, variants) for s in seed_list]
+    return Plan(axes, backend, seed_list, tasks, [1] * len(tasks))
+
+
+def run_task(task: dict[str, Any]) -> pa.Table:
+    """One task's tidy rows. Module level, so process pools and Ray can ship it."""
+    from .executors import one_thread
+
+    one_thread()
+    scn = task["scenario"]
+    if task["kind"] == "grid":
+        variant = scn
+        res = _final(MFParams.from_scenario(variant, task["grid"]), variant.rounds)
+        G = task["G"]
+        cols: dict[str, list] = {k: [v] * G * len(res) for k, v in task["fixed"].items()}
+        for k, v in task["grid"].items():
+            cols[k] = np.tile(np.asarray(v, float), len(res)).tolist()
+        cols["metric"] = [m for m in res for _ in range(G)]
+        cols["value"] = np.concatenate([np.asarray(res[m], float) for m in res]).tolist()
+        return pa.table(cols)
+    return _point_rows(scn, task["backend"], task["seed"], task["point"])
+
+
+def _point_rows(scn: Scenario, backend: str, seed: int, point: dict[str, Any]) -> pa.Table:
+    """Final values of every metric for one sampled run of the scenario arm (members averaged)."""
+    from .backends import get_backend
+    from .metrics import Rows
+
+    rows = Rows()
+    get_backend(backend)(scn, "scenario", seed, rows)
+    t = rows.table().to_pydict()
+    last = max(t["round"])
+    acc: dict[str, list[float]] = {}
+    for r, m, v in zip(t["round"], t["metric"], t["value"]):
+        if r == last:
+            acc.setdefault(m, []).append(v)
+    metrics = sorted(acc)
+    cols: dict[str, list] = {k: [v] * len(metrics) for k, v in point.items()}
+    cols["seed"] = [seed] * len(metrics)
+    cols["metric"] = metrics
+    cols["value"] = [float(np.mean(acc[m])) for m in metrics]
+    return pa.table(cols)
+
+
+# ----------------------------------------------------------------------------- the sweep
+
 def sweep(scn: Scenario, axes: Sequence[Axis | str] | dict[str, Sequence[Any]], out: str | Path | None = None,
           workers: int | None = None, progress: Callable[[int], None] | None = None,
-          metric: str | None = None) -> SweepResult:
+          metric: str | None = None, backend: str = "meanfield", seeds: int | None = None,
+          executor: str = "local", address: str | None = None, fresh: bool = False) -> SweepResult:
     """Evaluate the scenario's final metrics on the full grid of ``axes``.
 
     ``axes`` is a list of ``Axis`` / ``"key=start:stop:num"`` strings, or a dict mapping
-    dotted keys to value lists. With ``out`` writes sweep.parquet, sweep.json and a heat
-    map (or line plot for one axis) of ``metric`` (default: the seeder's final share).
+    dotted keys to value lists. On the mean-field backend the grid is exact and
+    vectorised; on a sampled backend (agent, neural) every point runs ``seeds`` seeds
+    (split from the scenario's root seed exactly as ``seedbed.run`` splits them) and the
+    table gains a ``seed`` column. Tasks run on ``executor`` ("local": a process pool of
+    ``workers``; "ray": Ray tasks, on a local instance or the cluster at ``address``).
+
+    With ``out``, each finished task is written at once as ``out/parts/task-NNNNNN.parquet``,
+    so an interrupted sweep started again with the same arguments runs only the missing
+    tasks (``fresh=True`` discards them); at the end the parts are joined in canonical
+    order into ``out/sweep.parquet`` (identical for either executor), with sweep.json and
+    a heat map (or line plot for one axis) of ``metric`` (default: the seeder's final share).
     """
+    from .executors import run_tasks
+
     if isinstance(axes, dict):
         axes = [Axis(k, list(v)) for k, v in axes.items()]
     axes = [parse_axis(a) if isinstance(a, str) else a for a in axes]
@@ -126,31 +265,92 @@ def sweep(scn: Scenario, axes: Sequence[Axis | str] | dict[str, Sequence[Any]], 
     keys = [a.key for a in axes]
     if len(set(keys)) != len(keys):
         raise ScenarioError(f"grid axes repeat a key: {keys}")
-    static = [a for a in axes if not a.numeric]
-    numeric = [a for a in axes if a.numeric]
-    mesh = np.meshgrid(*[np.asarray(a.values, dtype=float) for a in numeric], indexing="ij") if numeric else []
-    flat = {a.key: m.ravel() for a, m in zip(numeric, mesh)}
-    cols: dict[str, list] = {a.key: [] for a in axes} | {"metric": [], "value": []}
-    for combo in itertools.product(*[a.values for a in static]):
-        variant = scn.with_overrides(dict(zip([a.key for a in static], combo))) if static else scn
-        res = evaluate_grid(variant, flat, workers, progress)
-        G = len(next(iter(res.values())))
-        for name, vals in res.items():
-            for a, v in zip(static, combo):
-                cols[a.key] += [v] * G
-            for a in numeric:
-                cols[a.key] += flat[a.key].tolist()
-            cols["metric"] += [name] * G
-            cols["value"] += np.asarray(vals, dtype=float).tolist()
-    result = SweepResult(axes, pa.table(cols), Path(out) if out else None)
+    p = plan(scn, axes, backend, seeds)
+    parts: list[pa.Table | None] = [None] * len(p.tasks)
+    store = _PartStore(Path(out), scn, p, fresh) if out is not None else None
+    if store is not None:
+        for i in store.done():
+            parts[i] = store.read(i)
+            if progress:
+                progress(p.sizes[i])
+    todo = [i for i, t in enumerate(parts) if t is None]
+    if backend == "neural" and todo:
+        _prepare_neural(p, todo)
+
+    def on_done(j: int, table: pa.Table) -> None:
+        i = todo[j]
+        parts[i] = table
+        if store is not None:
+            store.write(i, table)
+        if progress:
+            progress(p.sizes[i])
+
+    run_tasks(run_task, [p.tasks[i] for i in todo], on_done, executor, workers, address,
+              Path(out) if out is not None else None)
+    table = pa.concat_tables(parts) if parts else pa.table({})
+    result = SweepResult(axes, table, Path(out) if out else None, p.seeds)
     if out is not None:
-        write_sweep(result, scn, metric or f"share/{scn.seeder}")
+        write_sweep(result, scn, metric or f"share/{scn.seeder}", backend, executor)
     return result
 
 
-def write_sweep(result: SweepResult, scn: Scenario, metric: str) -> Path:
+def _prepare_neural(p: Plan, todo: list[int]) -> None:
+    """Pre-train each distinct base model once, here, before workers would race to build it,
+    and point the tasks at its folder (workers need not share this process's cache)."""
+    from .neural.pipeline import base_model
+
+    for i in todo:
+        v = p.tasks[i]["scenario"]
+        if not v.neural.model:
+            p.tasks[i]["scenario"] = v.with_overrides({"neural.model": str(base_model(v).resolve())})
+
+
+class _PartStore:
+    """Finished tasks on disk: one Parquet file per task, written atomically; a spec file
+    makes sure a resumed sweep is the same sweep."""
+
+    def __init__(self, out: Path, scn: Scenario, p: Plan, fresh: bool):
+        import hashlib
+        import json
+        import shutil
+
+        self.dir = out / "parts"
+        spec = {"scenario": scenario_to_dict(scn), "axes": [[a.key, [_jsonable(v) for v in a.values]] for a in p.axes],
+                "backend": p.backend, "seeds": p.seeds, "tasks": len(p.tasks), "chunk": MF_CHUNK}
+        self.spec = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        spec_file = self.dir / "spec.json"
+        if fresh:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if spec_file.exists() and json.loads(spec_file.read_text()).get("spec") != self.spec:
+            raise ScenarioError(f"{out} holds parts of a different sweep (scenario, grid, backend or seeds "
+                                f"differ); use another --out, or --fresh to discard them")
+        from . import rundir
+        rundir.write_json(spec_file, {"spec": self.spec, "tasks": len(p.tasks)})
+        self.n = len(p.tasks)
+
+    def path(self, i: int) -> Path:
+        return self.dir / f"task-{i:06d}.parquet"
+
+    def done(self) -> list[int]:
+        return [i for i in range(self.n) if self.path(i).exists()]
+
+    def read(self, i: int) -> pa.Table:
+        from . import rundir
+        return rundir.read_table(self.path(i))
+
+    def write(self, i: int, table: pa.Table) -> None:
+        from . import rundir
+        rundir.write_table(self.path(i), table)
+
+
+def _jsonable(v: Any) -> Any:
+    return float(v) if isinstance(v, (np.floating, float)) else v
+
+
+def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = "meanfield",
+                executor: str = "local") -> Path:
+    """sweep.parquet, sweep.json and the plot; every file atomically."""
     from . import plots, rundir
-    from .config import scenario_to_dict
 
     out = Path(result.out)
     metrics = sorted(set(result.table["metric"].to_pylist()))
@@ -159,9 +359,11 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str) -> Path:
     rundir.write_table(out / "sweep.parquet", result.table)
     rundir.write_json(out / "sweep.json", {
         "scenario": scenario_to_dict(scn), "axes": [{"key": a.key, "values": a.values} for a in result.axes],
-        "metric": metric, "rounds": scn.rounds, "backend": "meanfield", "exact": True,
+        "metric": metric, "rounds": scn.rounds, "backend": backend, "exact": result.seeds is None,
+        "seeds": result.seeds, "executor": executor,
         "versions": rundir.package_versions(), "code_revision": rundir.code_revision()})
     z = result.grid(metric)
+    what = "exact" if result.seeds is None else f"{backend}, mean of {len(result.seeds)} seeds"
     slug = metric.replace("/", "_")
     a0 = result.axes[0]
     if len(result.axes) >= 2 and a0.numeric and result.axes[1].numeric:
@@ -169,17 +371,20 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str) -> Path:
         z2 = z.reshape(len(a0.values), len(a1.values), -1)[..., 0]
         plots.plot_heatmap(np.asarray(a0.values, float), np.asarray(a1.values, float), z2, a0.key, a1.key,
                            f"final {metric}", out / f"heatmap_{slug}.png",
-                           f"{scn.name}: final {metric} after {scn.rounds} rounds (exact)")
+                           f"{scn.name}: final {metric} after {scn.rounds} rounds ({what})")
     else:
         plt = plots._plt()
         fig, ax = plt.subplots(figsize=(6, 3.5))
         zz = z.reshape(len(a0.values), -1)
         xs = list(range(len(a0.values))) if not a0.numeric else a0.values
+        lo, hi = (a.reshape(len(a0.values), -1) for a in result.interval(metric))
         for j in range(zz.shape[1]):
             ax.plot(xs, zz[:, j], marker="o")
+            if result.seeds is not None:
+                ax.fill_between(xs, np.clip(lo[:, j], 0, None), hi[:, j], alpha=0.2)
         if not a0.numeric:
             ax.set_xticks(xs, [str(v) for v in a0.values])
-        ax.set(xlabel=a0.key, ylabel=f"final {metric}", title=f"{scn.name}: final {metric}")
+        ax.set(xlabel=a0.key, ylabel=f"final {metric}", title=f"{scn.name}: final {metric} ({what})")
         plots._save(fig, out / f"line_{slug}.png")
         plt.close(fig)
     return out

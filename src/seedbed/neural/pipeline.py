@@ -138,22 +138,36 @@ def _project_simplex(v: np.ndarray) -> np.ndarray:
 
 
 class NeuralRun:
-    """One arm × seed of the pipeline on a real model, checkpointed every round."""
+    """One policy (one arm × seed × population member) of the pipeline on a real model,
+    checkpointed every round.
+
+    ``config`` holds the member's explorable hyperparameters: ``update.eta`` scales the
+    learning rate relative to the scenario's (so PBT's explore perturbs the learning rate)
+    and ``update.kappa`` adds rehearsal of pre-training conversations (the anchor).
+    ``writer``: the model that writes this policy's self-written prompts (None: itself;
+    under context swapping, a rival's).
+    """
 
     def __init__(self, scn: Scenario, arm: str, seed: int, workdir: Path | None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, member: int = 0):
         import torch
 
         from .model import load
 
-        self.scn, self.arm, self.seed, self.log = scn, arm, seed, log
+        self.scn, self.arm, self.seed, self.log, self.member = scn, arm, seed, log, member
+        self.config = {"update.eta": scn.update.eta, "update.kappa": scn.update.kappa}
+        self.writer = None
         n = scn.neural
         self.device = device_of(scn)
         self.task = Task(n.max_number, n.probe_size, seed=0)
         self.base = base_model(scn, log)
         self.model, self.tok = load(self.base, self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=n.lr, weight_decay=0.0)
-        self.ckdir = (workdir / "checkpoints" / f"{arm}-{seed}") if workdir is not None else None
+        self.ckdir = None
+        if workdir is not None:
+            self.ckdir = Path(workdir) / "checkpoints" / f"{arm}-{seed}"
+            if scn.population.members > 1:
+                self.ckdir = self.ckdir / f"member-{member:03d}"
         self.pending: Path | None = None           # checkpoint to load before the next computed round
         st = scn.strategies
         self.rates = np.array([[s.err for s in st], [s.fix for s in st], [s.false_fix for s in st], [s.harm for s in st]])
@@ -208,29 +222,73 @@ class NeuralRun:
             self.model.tie_weights()
         self.opt.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.device))
 
+    def save_weights(self, path: Path, optimizer: bool = True) -> None:
+        """The current weights (and optimizer state) as a checkpoint folder, written whole."""
+        import torch
+
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.save_pretrained(tmp, safe_serialization=True)
+        if optimizer:
+            torch.save(self.opt.state_dict(), tmp / "optimizer.pt")
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+
+    def copy_from(self, other: "NeuralRun") -> None:
+        """Exploit: take ``other``'s weights and optimizer state (or its pending checkpoint)."""
+        import copy
+
+        if other.pending is not None:
+            self.pending = other.pending
+            return
+        self.pending = None
+        self.model.load_state_dict(other.model.state_dict())
+        self.opt.load_state_dict(copy.deepcopy(other.opt.state_dict()))
+
     def initial_shares(self) -> np.ndarray:
-        return self.probe(np.random.default_rng([self.seed, self.arm_id, 0]), self._torch_gen(0))[0]
+        return self.probe(np.random.default_rng(self._key(0)), self._torch_gen(0))[0]
 
     # ----------------------------------------------------------------- one round
+    def _key(self, r: int, *more: int) -> list[int]:
+        """Entropy of a stream: (seed, arm, round, ...), plus the member index in a population."""
+        return [self.seed, self.arm_id, r, *more] + ([self.member] if self.member else [])
+
     def _torch_gen(self, r: int):
         import torch
 
         g = torch.Generator(device=self.device)
-        g.manual_seed(int(np.random.SeedSequence([self.seed, self.arm_id, r]).generate_state(1)[0]))
+        g.manual_seed(int(np.random.SeedSequence(self._key(r)).generate_state(1)[0]))
         return g
 
-    def step(self, S: np.ndarray, writer: np.ndarray, configs: list[dict[str, float]], r: int):
-        """The population loop's step for one member (M = 1)."""
-        if self.ckdir is not None and (self._ck(r) / "outputs.json").exists():
-            out = json.loads((self._ck(r) / "outputs.json").read_text())      # finished before: replay
-            if (self._ck(r) / "model.safetensors").exists():
-                self.pending = self._ck(r)
-            return self._arrays(out)
+    def done(self, r: int) -> bool:
+        return self.ckdir is not None and (self._ck(r) / "outputs.json").exists()
+
+    def replay(self, r: int) -> dict[str, Any]:
+        """A finished round's outputs; its weights become pending (loaded before the next
+        computed round)."""
+        out = json.loads((self._ck(r) / "outputs.json").read_text())
+        if (self._ck(r) / "model.safetensors").exists():
+            self.pending = self._ck(r)
+        return out
+
+    def resolve(self) -> None:
+        """Load a pending checkpoint, if any."""
         if self.pending is not None:
             self._load(self.pending)
             self.pending = None
+
+    def compute(self, r: int) -> dict[str, Any]:
+        """Run round r from the current weights and checkpoint it."""
+        self.resolve()
         out = self.round(r)
         self._save(r, out)
+        return out
+
+    def step(self, S: np.ndarray, writer: np.ndarray, configs: list[dict[str, float]], r: int):
+        """The population loop's step for one policy (M = 1)."""
+        self.config = dict(configs[0])
+        out = self.replay(r) if self.done(r) else self.compute(r)
         return self._arrays(out)
 
     @staticmethod
@@ -241,8 +299,11 @@ class NeuralRun:
 
     def round(self, r: int) -> dict[str, Any]:
         scn, n, pr, j = self.scn, self.scn.neural, self.scn.prompts, self.scn.judge
-        rng = np.random.default_rng([self.seed, self.arm_id, r, 1])
+        rng = np.random.default_rng(self._key(r, 1))
         gen = self._torch_gen(r)
+        lr = n.lr * (self.config["update.eta"] / scn.update.eta if scn.update.eta > 0 else 1.0)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
         P = n.prompts_per_round
         sel = scn.selection
         k = sel.n if sel.rule == "best_of_n" else 1
@@ -262,7 +323,7 @@ class NeuralRun:
             texts = [""] * P
             syn_idx = np.flatnonzero(synthetic)
             if len(syn_idx):                                                  # the current model writes the prefix
-                answers = engine.sample(self.model, self.tok, [instr + question(*pairs[i]) for i in syn_idx], 1, gen,
+                answers = engine.sample(self.model if self.writer is None else self.writer, self.tok, [instr + question(*pairs[i]) for i in syn_idx], 1, gen,
                                         temperature=n.temperature)
                 for i, ans in zip(syn_idx, answers):
                     lab = parse_answer(ans[0], truth[i])
@@ -300,7 +361,7 @@ class NeuralRun:
                  for t in full]
         if j.credit == "last_turn" and pr.turns == 2:
             spans = [s[-1:] for s in spans]
-        m = int(round((n.replay + scn.update.kappa) * np.count_nonzero(weights)))
+        m = int(round((n.replay + self.config["update.kappa"]) * np.count_nonzero(weights)))
         if m:                                   # anchor: rehearse pre-training conversations
             replay = [self.replay_texts[i] for i in rng.integers(0, len(self.replay_texts), m)]
             full = full + replay
@@ -382,3 +443,47 @@ class NeuralRun:
         f_post = float((shares * e) @ f / denom) if denom > 1e-9 else f_mix
         stats["probe/rho"] = float(np.clip((fix - f_mix) / (f_post - f_mix), 0, 1)) if abs(f_post - f_mix) > 1e-3 else float("nan")
         return shares, stats
+
+
+class NeuralPopulation:
+    """M policies stepped together for the shared population loop (local, one process).
+
+    A round is computed for all members or replayed for all: after a crash mid-round the
+    members that had finished it recompute it from their previous checkpoint, with the
+    same random streams, so the result is the same. Under context swapping, member m's
+    self-written prompts come from a frozen copy of member m+1's weights as they were at
+    the start of the round (before anyone trained in it).
+    """
+
+    def __init__(self, scn: Scenario, arm: str, seed: int, workdir: Path | None,
+                 log: Callable[[str], None] | None = None):
+        self.scn = scn
+        self.runs = [NeuralRun(scn, arm, seed, workdir, log, member=m) for m in range(scn.population.members)]
+
+    def initial_shares(self) -> np.ndarray:
+        return np.stack([run.initial_shares() for run in self.runs])
+
+    def step(self, S: np.ndarray, writer: np.ndarray, configs: list[dict[str, float]], r: int):
+        import copy
+
+        runs = self.runs
+        for run, c in zip(runs, configs):
+            run.config = dict(c)
+        if all(run.done(r) for run in runs):
+            outs = [run.replay(r) for run in runs]
+        else:
+            for run in runs:
+                run.resolve()
+            if self.scn.population.context_swap:
+                frozen = [copy.deepcopy(run.model).eval() for run in runs]
+                for m, run in enumerate(runs):
+                    run.writer = frozen[(m + 1) % len(runs)]
+            outs = [run.compute(r) for run in runs]
+            for run in runs:
+                run.writer = None
+        S = np.array([o["shares"] for o in outs])
+        stats = {k: np.array([o["stats"][k] for o in outs]) for k in outs[0]["stats"]}
+        return S, stats, np.full_like(S, np.nan)
+
+    def exploit(self, member: int, parent: int) -> None:
+        self.runs[member].copy_from(self.runs[parent])

@@ -1,0 +1,263 @@
+"""Population-based training of neural members on Ray Tune (optional extra ``ray``).
+
+Each population member is a Tune trial; one Tune training iteration is one pipeline
+round of :class:`seedbed.neural.pipeline.NeuralRun`, and a Tune checkpoint is that
+member's neural checkpoint (safetensors weights, optimizer state, round counter). The
+scenario's population settings map onto Tune's ``PopulationBasedTraining`` in
+synchronous mode (generation-by-generation selection):
+
+    population.interval  → perturbation_interval (training iterations = rounds)
+    population.fraction  → quantile_fraction (Tune takes ceil(fraction · M) members)
+    population.fitness   → the reported ``fitness``: last round's mean reward, or its mean
+                           over the member's last ``window`` rounds
+    population.explore / factors → seedbed's own ``explore`` (the same pure function as
+                           the local loop), drawn from a stream split from the root seed
+
+Exploit and explore decisions are written to the run's lineage in the same JSON-lines
+format as the local loop, as they happen. The tidy rows are then produced by the shared
+loop (:func:`seedbed.population.run_members`) replaying the Tune run's decisions over the
+members' recorded rounds, so reports and plots cannot tell the two executors apart; the
+same replay with the local neural population recomputes the run exactly.
+
+Context swapping across trials: at the start of round r each member writes a frozen copy
+of its weights to ``<run>/writers/``, and reads its rival's (member m+1's) copy for its
+self-written prompts. For that, all members must run at once, so each trial asks for
+CPUs / members CPUs when swapping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import Scenario
+from .metrics import Rows
+from .population import Lineage, run_members
+
+SWAP_WAIT_S = 900.0     # how long a member waits for its rival's weights before giving up
+
+
+def _writer_dir(work: Path, arm: str, seed: int, member: int, r: int) -> Path:
+    return work / "writers" / f"{arm}-{seed}" / f"member-{member:03d}" / f"round-{r:04d}"
+
+
+def _trainable_class():
+    from ray import tune
+
+    class MemberTrainable(tune.Trainable):
+        """One population member: a NeuralRun stepped one round per training iteration."""
+
+        def setup(self, config: dict[str, Any], scn: Scenario = None, arm: str = "scenario", seed: int = 0,
+                  workdir: str = "") -> None:
+            import torch
+
+            from .neural.pipeline import NeuralRun
+
+            torch.set_num_threads(1)
+            self.scn, self.arm, self.seed, self.work = scn, arm, seed, Path(workdir)
+            self.m, self.run = -1, None
+            self.reset_config(config)
+
+        def reset_config(self, new_config: dict[str, Any]) -> bool:
+            """New hyperparameters; with actor reuse, possibly another member's trial."""
+            from .neural.pipeline import NeuralRun
+
+            if int(new_config["member"]) != self.m:
+                self.m = int(new_config["member"])
+                self.run = NeuralRun(self.scn, self.arm, self.seed, self.work, member=self.m)
+                self.r = 0                        # a restore (load_checkpoint) sets the round
+                self.writer_model = None
+            self.run.config = {"update.eta": float(new_config["eta"]), "update.kappa": float(new_config["kappa"])}
+            return True
+
+        def step(self) -> dict[str, Any]:
+            r = self.r + 1
+            initial = self.run.initial_shares().tolist() if r == 1 else None
+            if self.scn.population.context_swap:
+                self._swap_writer(r)
+            out = self.run.compute(r)              # also saves outputs.json for this member and round
+            self.r = r
+            window = 1 if self.scn.population.fitness == "last" else self.scn.population.window
+            past = [json.loads((self.run._ck(q) / "outputs.json").read_text())["stats"]["reward/mean"]
+                    for q in range(max(1, r - window + 1), r + 1)]
+            return {"round": r, "member": self.m, "fitness": float(np.mean(past)),
+                    "payload": json.dumps({"out": out, "initial": initial, "config": self.run.config})}
+
+        def _swap_writer(self, r: int) -> None:
+            """Publish this member's start-of-round weights; load member m+1's as the writer."""
+            import copy
+
+            from safetensors.torch import load_file
+
+            M = self.scn.population.members
+            self.run.save_weights(_writer_dir(self.work, self.arm, self.seed, self.m, r), optimizer=False)
+            rival = _writer_dir(self.work, self.arm, self.seed, (self.m + 1) % M, r) / "model.safetensors"
+            t0 = time.monotonic()
+            while not rival.exists():
+                if time.monotonic() - t0 > SWAP_WAIT_S:
+                    raise RuntimeError(f"context swapping: member {(self.m + 1) % M}'s weights for round {r} did not "
+                                       f"appear in {SWAP_WAIT_S:.0f} s ({rival}); all members must run at once")
+                time.sleep(0.05)
+            if self.writer_model is None:
+                self.writer_model = copy.deepcopy(self.run.model).eval()
+            self.writer_model.load_state_dict(load_file(rival, device=self.run.device), strict=False)
+            if self.writer_model.config.tie_word_embeddings:
+                self.writer_model.tie_weights()
+            self.run.writer = self.writer_model
+
+        def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
+            d = Path(checkpoint_dir) / "neural"
+            self.run.save_weights(d)
+            (d / "state.json").write_text(json.dumps({"round": self.r, "member": self.m}))
+            return None
+
+        def load_checkpoint(self, checkpoint: str | dict) -> None:
+            d = Path(checkpoint) / "neural"
+            self.run.pending = None
+            self.run._load(d)
+            self.r = json.loads((d / "state.json").read_text())["round"]
+
+    return MemberTrainable
+
+
+def _scheduler(scn: Scenario, arm: str, seed: int, lineage: Lineage):
+    """Tune's synchronous PBT with seedbed's explore, a seeded parent choice and a lineage log."""
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers import pbt as tune_pbt
+
+    from .population import explore
+
+    pop = scn.population
+    arm_id = 0 if arm == "scenario" else 1
+    entropy = int(np.random.SeedSequence([seed, 0x9B7, arm_id]).generate_state(1)[0])
+
+    class SeedbedPBT(PopulationBasedTraining):
+        def __init__(self) -> None:
+            super().__init__(time_attr="training_iteration", metric="fitness", mode="max",
+                             perturbation_interval=pop.interval, quantile_fraction=pop.fraction,
+                             custom_explore_fn=lambda c: c, log_config=False, synch=True)
+            self._py_rng = random.Random(entropy)                       # Tune's choice of parent
+            self._np_rng = np.random.default_rng([seed, 0x9B7, arm_id, 1])   # explore factors
+            self._changes: dict[str, list[float]] = {}
+
+        def on_trial_result(self, tune_controller, trial, result):
+            if result.get("round", 0) >= scn.rounds:       # like the local loop: no exploit after the last round
+                return self.CONTINUE
+            return super().on_trial_result(tune_controller, trial, result)
+
+        def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
+            saved = tune_pbt.random
+            tune_pbt.random = self._py_rng          # Tune draws the parent from the module's `random`
+            try:
+                super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
+            finally:
+                tune_pbt.random = saved
+
+        def _get_new_config(self, trial, trial_to_clone):
+            c = trial_to_clone.config
+            new, changes = explore({"update.eta": c["eta"], "update.kappa": c["kappa"]}, pop.explore, pop.factors,
+                                   self._np_rng)
+            self._changes = changes
+            config = dict(c, member=trial.config["member"], eta=new["update.eta"], kappa=new["update.kappa"])
+            return config, {k: "explore" for k in changes}
+
+        def _exploit(self, tune_controller, trial, trial_to_clone):
+            member, parent = int(trial.config["member"]), int(trial_to_clone.config["member"])
+            st, pst = self._trial_state[trial], self._trial_state[trial_to_clone]
+            r = int(pst.last_train_time)
+            super()._exploit(tune_controller, trial, trial_to_clone)
+            lineage.write({"event": "exploit", "arm": arm, "seed": seed, "round": r, "member": member,
+                           "parent": parent, "member_fitness": float(st.last_score),
+                           "parent_fitness": float(pst.last_score)})
+            lineage.write({"event": "explore", "arm": arm, "seed": seed, "round": r, "member": member,
+                           "changes": self._changes})
+
+    return SeedbedPBT()
+
+
+def _collector(M: int, names: list[str], arm: str, seed: int, lineage: Lineage, results: dict,
+               progress: Callable[[int, dict[str, float]], None] | None):
+    """A Tune callback in the driver: keeps each member's rounds, logs init events,
+    reports progress when every member has finished a round."""
+    from ray.tune import Callback
+
+    class Collector(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            m, r = int(result["member"]), int(result["round"])
+            payload = json.loads(result["payload"])
+            if payload["initial"] is not None and (m, 0) not in results:
+                results[(m, 0)] = {"shares": payload["initial"]}
+                lineage.write({"event": "init", "arm": arm, "seed": seed, "round": 0, "member": m,
+                               "config": payload["config"], "shares": payload["initial"]})
+            results[(m, r)] = payload["out"]
+            if progress is not None and all((k, r) in results for k in range(M)):
+                outs = [results[(k, r)] for k in range(M)]
+                snap = {f"share/{n}": float(np.mean([o["shares"][i] for o in outs])) for i, n in enumerate(names)}
+                snap.update({k: float(np.mean([o["stats"][k] for o in outs])) for k in outs[0]["stats"]})
+                progress(r, snap)
+
+    return Collector()
+
+
+def run_population_tune(scn: Scenario, arm: str, seed: int, rows: Rows,
+                        progress: Callable[[int, dict[str, float]], None] | None = None,
+                        lineage: Lineage | None = None, workdir: Path | None = None,
+                        address: str | None = None, workers: int | None = None) -> None:
+    """Run a neural population as Tune trials under synchronous PBT; add its tidy rows."""
+    from .executors import default_workers, ray_session, require_ray
+    from .neural.pipeline import base_model
+
+    require_ray()
+    from ray import tune
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")   # the rows are ours; no CSV/TBX copies
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    pop, M = scn.population, scn.population.members
+    work = Path(workdir).resolve() if workdir is not None else Path(tempfile.mkdtemp(prefix="seedbed-pbt-"))
+    lineage = lineage if lineage is not None else Lineage()
+    n_events = len(lineage.events)
+    # pre-train once here, and hand the trials its folder (they may not share our cache)
+    trial_scn = scn.with_overrides({"neural.model": str(base_model(scn).resolve())})
+    results: dict[tuple[int, int], dict[str, Any]] = {}
+    cpus = workers or default_workers()
+    per_trial = min(1.0, cpus / M) if pop.context_swap else 1.0
+    shutil.rmtree(work / "writers" / f"{arm}-{seed}", ignore_errors=True)
+    with ray_session(work, address, cpus):
+        trainable = tune.with_resources(
+            tune.with_parameters(_trainable_class(), scn=trial_scn, arm=arm, seed=seed, workdir=str(work)),
+            {"cpu": per_trial})
+        scheduler = _scheduler(scn, arm, seed, lineage) if pop.interval and M > 1 else None
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"member": tune.grid_search(list(range(M))), "eta": scn.update.eta, "kappa": scn.update.kappa},
+            tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=f"pbt-{arm}-{seed}", storage_path=str(work / "tune"), verbose=0,
+                stop={"training_iteration": scn.rounds},
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=max(2, M)),
+                callbacks=[_collector(M, scn.names, arm, seed, lineage, results, progress)]))
+        grid = tuner.fit()
+        if grid.errors:
+            raise RuntimeError(f"{len(grid.errors)} Tune trial(s) failed; first: {grid.errors[0]}")
+    missing = [(m, r) for m in range(M) for r in range(scn.rounds + 1) if (m, r) not in results]
+    if missing:
+        raise RuntimeError(f"Tune run ended without results for (member, round) {missing[:5]}")
+    shutil.rmtree(work / "writers" / f"{arm}-{seed}", ignore_errors=True)
+
+    def step(S, writer, configs, r):
+        outs = [results[(m, r)] for m in range(M)]
+        S = np.array([o["shares"] for o in outs])
+        stats = {k: np.array([o["stats"][k] for o in outs]) for k in outs[0]["stats"]}
+        return S, stats, np.full_like(S, np.nan)
+
+    events = [e for e in lineage.events[n_events:] if e["arm"] == arm and e["seed"] == seed]
+    S0 = np.array([results[(m, 0)]["shares"] for m in range(M)])
+    run_members(scn, step, arm, seed, rows, Lineage(), None, schedule=events, S0=S0)

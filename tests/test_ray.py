@@ -1,0 +1,157 @@
+"""Scale-out: sweeps on Ray tasks and neural population-based training on Ray Tune.
+
+One local 2-CPU Ray instance is shared by the module (starting one costs seconds); its
+temp dir lives under pytest's tmp folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import seedbed
+from seedbed import rundir
+from seedbed.backends import get_backend
+from seedbed.config import ScenarioError, load_scenario
+from seedbed.metrics import Rows, final_values
+from seedbed.population import Lineage, lineage_table, read_lineage
+
+from .neural.test_neural import TINY
+
+GRID = {"judge.bonus": [0.0, 1.5], "prompts.phi": [0.0, 1.0]}
+
+
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory):
+    from seedbed.executors import ray_session
+
+    with ray_session(tmp_path_factory.mktemp("ray"), num_cpus=2) as ray:
+        yield ray
+
+
+def agent_scn():
+    return load_scenario("seed", ["rounds=6", "agent.conversations=256"])
+
+
+def test_ray_sweep_gives_the_local_rows(ray_local, tmp_path):
+    scn = agent_scn()
+    local = seedbed.sweep(scn, GRID, backend="agent", seeds=2, out=tmp_path / "local", workers=2)
+    remote = seedbed.sweep(scn, GRID, backend="agent", seeds=2, out=tmp_path / "ray", executor="ray")
+    a, b = (rundir.read_table(tmp_path / d / "sweep.parquet") for d in ("local", "ray"))
+    assert a.equals(b) and a.num_rows > 0
+    assert a.column_names[:3] == ["judge.bonus", "prompts.phi", "seed"]
+    assert local.seeds == remote.seeds and len(local.seeds) == 2
+    # a point's value is the final value of `seedbed.run` with the same seeds (scenario arm)
+    run = seedbed.run(scn.with_overrides({"judge.bonus": 1.5, "prompts.phi": 1.0}), backend="agent", seeds=2)
+    by_seed = local.values("share/B")[1, 1][np.argsort(local.seeds)]        # final_values is ordered by seed
+    np.testing.assert_allclose(by_seed, final_values(run.metrics, "share/B"), rtol=1e-12)
+    meta = json.loads((tmp_path / "ray" / "sweep.json").read_text())
+    assert meta["executor"] == "ray" and meta["backend"] == "agent" and not meta["exact"]
+
+
+def test_a_resumed_sweep_runs_only_the_missing_points(ray_local, tmp_path):
+    scn = agent_scn()
+    out = tmp_path / "sw"
+    full = seedbed.sweep(scn, GRID, backend="agent", seeds=2, out=out, executor="ray")
+    parts = sorted((out / "parts").glob("task-*.parquet"))
+    assert len(parts) == 8
+    for p in parts[2:5]:
+        p.unlink()
+    kept = {p: p.stat().st_mtime_ns for p in parts if p.exists()}
+    advanced = []
+    again = seedbed.sweep(scn, GRID, backend="agent", seeds=2, out=out, executor="ray", progress=advanced.append)
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept            # finished parts were not recomputed
+    assert all(p.exists() for p in parts) and sum(advanced) == 8
+    assert again.table.equals(full.table)
+    with pytest.raises(ScenarioError, match="different sweep"):
+        seedbed.sweep(scn, {"judge.bonus": [0.0, 2.0]}, backend="agent", seeds=2, out=out)
+
+
+def test_an_interrupted_local_sweep_resumes(tmp_path, monkeypatch):
+    import seedbed.sweeps as sw
+
+    scn = load_scenario("seed", ["rounds=4", "agent.conversations=128"])
+    calls = []
+    real = sw.run_task
+
+    def counted(task):
+        calls.append(task["point"])
+        if len(calls) == 3 and not hasattr(counted, "crashed"):
+            counted.crashed = True
+            raise KeyboardInterrupt            # Ctrl-C in the middle of the sweep
+        return real(task)
+
+    monkeypatch.setattr(sw, "run_task", counted)
+    with pytest.raises(KeyboardInterrupt):
+        seedbed.sweep(scn, GRID, backend="agent", seeds=1, out=tmp_path, workers=1)
+    assert len(list((tmp_path / "parts").glob("task-*"))) == 2
+    calls.clear()
+    res = seedbed.sweep(scn, GRID, backend="agent", seeds=1, out=tmp_path, workers=1)
+    assert len(calls) == 2 and res.grid("share/B").shape == (2, 2)
+    monkeypatch.setattr(sw, "run_task", real)
+    clean = seedbed.sweep(scn, GRID, backend="agent", seeds=1, out=tmp_path / "clean", workers=1)
+    assert clean.table.equals(res.table)
+
+
+def test_neural_population_on_tune_logs_a_lineage_that_replays(ray_local, tmp_path):
+    """Four tiny neural members, PBT every 2 rounds with context swapping across trials; the
+    local population loop replaying the Tune lineage recomputes every row exactly."""
+    import torch
+
+    scn = load_scenario("h2_population", TINY + ["neural.rounds=4", "population.members=4",
+                                                 "population.interval=2", "population.context_swap=true"])
+    backend = get_backend("neural")
+    log = Lineage(tmp_path / "lineage.jsonl")
+    rows = Rows()
+    backend(scn, "scenario", 3, rows, None, log, None, tmp_path / "tune-run", executor="ray")
+    events = read_lineage(tmp_path / "lineage.jsonl")
+    assert [e["event"] for e in events].count("init") == 4
+    exploits = [e for e in events if e["event"] == "exploit"]
+    assert len(exploits) == 1 and exploits[0]["round"] == 2                 # one sync point before the last round
+    assert set(lineage_table(events).column_names) >= {"round", "member", "parent", "parent_fitness"}
+    assert exploits[0]["parent_fitness"] >= exploits[0]["member_fitness"]
+    explore = next(e for e in events if e["event"] == "explore")
+    assert set(explore["changes"]) == set(scn.population.explore)
+
+    torch.set_num_threads(1)                         # as in the trials: same kernels, same bits
+    replay = Rows()
+    backend(scn, "scenario", 3, replay, None, Lineage(), events, tmp_path / "local-replay")
+    assert rows.table().equals(replay.table())
+    members = set(rows.table()["member"].to_pylist())
+    assert members == {0, 1, 2, 3}
+
+
+def test_local_neural_context_swap_writes_with_the_rivals_start_of_round_weights(tmp_path, monkeypatch):
+    import torch
+
+    from seedbed.neural.pipeline import NeuralRun
+
+    seen = {}
+    real = NeuralRun.round
+
+    def spy(self, r):
+        flat = lambda m: torch.cat([p.detach().flatten().clone() for p in m.parameters()])  # noqa: E731
+        seen[(self.member, r)] = (flat(self.model), None if self.writer is None else flat(self.writer))
+        return real(self, r)
+
+    monkeypatch.setattr(NeuralRun, "round", spy)
+    scn = load_scenario("h2_population", TINY + ["neural.rounds=2", "population.members=3", "population.interval=0",
+                                                 "population.context_swap=true", "neural.lr=0.01"])
+    get_backend("neural")(scn, "scenario", 1, Rows(), workdir=tmp_path)
+    for m in range(3):
+        own, writer = seen[(m, 2)]
+        rival = seen[((m + 1) % 3, 2)][0]
+        assert torch.equal(writer, rival) and not torch.equal(writer, own)   # members differ after round 1
+
+
+def test_executor_errors(monkeypatch):
+    with pytest.raises(ScenarioError, match="neural populations"):
+        seedbed.run(load_scenario("seed"), executor="ray")
+    with pytest.raises(ScenarioError, match="unknown executor"):
+        seedbed.sweep(load_scenario("seed"), GRID, executor="dask")
+    monkeypatch.setitem(sys.modules, "ray", None)              # as if the extra were not installed
+    with pytest.raises(ScenarioError, match=r"'ray' extra"):
+        seedbed.sweep(load_scenario("seed"), GRID, executor="ray")
