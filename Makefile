@@ -48,6 +48,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/meanfield_grid.py
 	$(PY) benchmarks/agent_throughput.py
 	$(PY) benchmarks/neural_throughput.py
+	$(PY) benchmarks/sweep_scaling.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

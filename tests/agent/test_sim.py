@@ -72,3 +72,34 @@ def test_transcripts_carry_consistent_ground_truth_labels():
     assert not np.any(L["t1/detected_mistake"] & ~L["t1/mistake"])
     assert np.all((b.prefix == 2) == np.where(b.synthetic, L["t0/mistake"], b.prefix == 2))
     assert np.all(b.writer[~b.synthetic] == -1)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_prompt_writer_and_responder_frequencies_match_their_probabilities(n):
+    """Counts-based sampling (n = 1) and per-response sampling (n > 1) both draw each
+    conversation's (synthetic, writer, prefix, responder) with the model's probabilities,
+    with writers from W (another member's shares, as under context swapping)."""
+    rule = ["selection.rule=best_of_n", f"selection.n={n}"] if n > 1 else []
+    scn = load_scenario("seed", ["prompts.phi=0.6", "prompts.m0=0.2", "prompts.c0=0.3", "prompts.rho=0.7",
+                                 "agent.conversations=200000"] + rule)
+    sim = AgentRound(scn)
+    S = np.array([[0.1, 0.2, 0.3, 0.4]])
+    W = np.array([[0.4, 0.3, 0.2, 0.1]])
+    b = sim.sample(np.random.default_rng(5), S, W)
+    pr, err = scn.prompts, np.array([s.err for s in scn.strategies])
+    K = 4
+    expected, observed = [], []
+    for k in range(K):                 # fresh prompts: prefix from the pool, responder from S
+        for x, px in ((0, 1 - pr.m0 - pr.c0), (1, pr.c0), (2, pr.m0)):
+            expected.append((1 - pr.phi) * px * S[0, k])
+            observed.append(np.mean(~b.synthetic & (b.prefix == x) & (b.persona == k)))
+    for w in range(K):                 # self-written: writer from W, mistaken w.p. err[w], voice kept w.p. rho
+        for x, px in ((1, 1 - err[w]), (2, err[w])):
+            for k in range(K):
+                pk = pr.rho * (k == w) + (1 - pr.rho) * S[0, k]
+                expected.append(pr.phi * W[0, w] * px * pk)
+                observed.append(np.mean(b.synthetic & (b.writer == w) & (b.prefix == x) & (b.persona == k)))
+    expected, observed = np.array(expected), np.array(observed)
+    assert abs(expected.sum() - 1) < 1e-12 and abs(observed.sum() - 1) < 1e-12
+    se = np.sqrt(expected * (1 - expected) / (len(b.persona) // n))      # conservative: prompts, not responses
+    assert np.all(np.abs(observed - expected) < 5 * se + 1e-12)

@@ -13,6 +13,11 @@ does with the earlier turn, harm, agreement), with that group's exact probabilit
 are drawn with Walker's alias method (one uniform per turn) and their labels and reward
 are looked up, so the sampled distribution is the mean-field model's, term by term.
 
+With one response per prompt, a member's conversations in a round are i.i.d., so the
+prompt and responder of each are drawn as counts (one multinomial per member over the
+cells synthetic × writer × prefix × responder) and expanded with ``np.repeat``: the same
+distribution of transcripts as drawing them one at a time, at a fraction of the passes.
+
 Prefix codes: 0 = none (a fresh question), 1 = clean earlier turn, 2 = mistaken earlier turn.
 """
 
@@ -42,6 +47,8 @@ class Batch:
     persona: np.ndarray        # (R,) responder persona
     labels: "Labels"           # per turn: labels["t1/mistake"], ["t1/corrected"], ... (bool arrays, lazy)
     score: np.ndarray          # (R,) what selection ranks (reward, or a two-turn return)
+    cell: np.ndarray | None = None   # (R,) member · C + cell when drawn as cell counts (n = 1), else None
+    counts: np.ndarray | None = None  # (M, C) the cell counts
 
 
 LABELS = ("mistake", "detected_mistake", "corrected", "ignored", "detected_ignore", "false_correction",
@@ -144,7 +151,7 @@ class Labels(dict):
         tag, name = key.split("/", 1)
         if tag not in self.atoms or name not in self.tables.labels:
             raise KeyError(key)
-        arr = self.tables.labels[name][self.atoms[tag]]
+        arr = np.take(self.tables.labels[name], self.atoms[tag])
         self[key] = arr
         return arr
 
@@ -186,6 +193,7 @@ class AgentRound:
         self.jitter = self._tie_jitter() if sel.rule == "top_fraction" else 1e-6
         self.tables = AtomTables(scn, self.err.astype(float), self.fix.astype(float), self.false_fix.astype(float),
                                  self.harm.astype(float), self.agree.astype(float))
+        self._fields: dict[tuple[bool, int], dict[str, np.ndarray]] = {}
 
     def _tie_jitter(self) -> float:
         """A random tie-breaking jitter smaller than any gap between distinct scores.
@@ -201,20 +209,67 @@ class AgentRound:
 
     # ------------------------------------------------------------------ sampling
     def _turn(self, rng: np.random.Generator, persona: np.ndarray, prefix: np.ndarray, tag: str,
-              labels: "Labels") -> np.ndarray:
+              labels: "Labels", base: np.ndarray | None = None) -> np.ndarray:
         """Sample one assistant turn per row; register its atoms under ``tag``; return its reward.
 
         A turn's outcome is one atom of its (persona, prefix) group, drawn by Walker's alias
         method from a single uniform: j = ⌊u·A⌋, keep j if frac(u·A) < accept[j], else alias[j].
         """
         t = self.tables
-        group = persona * 3 + prefix
+        if base is None:                                  # offset of each row's (persona, prefix) group
+            base = (persona * 3 + prefix) * t.A
         x = rng.random(len(persona)) * t.A
         j = x.astype(np.intp)
-        flat = group * t.A + j
+        flat = base + j
         atom = np.where(x - j < t.accept.ravel()[flat], j, t.alias.ravel()[flat])
         labels.add(tag, atom)
         return t.value[atom]
+
+    def _cells(self, S: np.ndarray, W: np.ndarray, with_persona: bool) -> np.ndarray:
+        """Probabilities (M, C) of each member's prompt 'cells': (synthetic, writer, prefix),
+        and with ``with_persona`` also the responder's persona.
+
+        Fresh-pool prompts: prefix none / clean / mistaken with probabilities 1 − m0 − c0, c0,
+        m0. Self-written ones (probability phi): writer w ~ W[m], its turn mistaken with
+        probability err[w]. The responder continues the writer's voice with probability
+        rho, else is drawn from S[m]. Cell order is fixed by ``_cell_fields``.
+        """
+        pr = self.scn.prompts
+        M, K = S.shape
+        if not hasattr(self, "_fresh"):
+            err = self.err.astype(float)
+            self._fresh = (1 - pr.phi) * np.array([1 - pr.m0 - pr.c0, pr.c0, pr.m0])
+            self._by_writer = pr.phi * np.stack([1 - err, err], axis=1)             # (K writers, clean/mistaken)
+            self._voice = pr.rho * np.repeat(np.eye(K), 2, axis=0)                  # writer w's two cells → w
+        prompt = np.empty((M, 3 + 2 * K))
+        prompt[:, :3] = self._fresh
+        prompt[:, 3:] = (W[:, :, None] * self._by_writer).reshape(M, 2 * K)
+        if not with_persona:
+            return prompt
+        resp = np.empty((M, 3 + 2 * K, K))
+        resp[:, :3] = S[:, None, :]
+        resp[:, 3:] = self._voice + (1 - pr.rho) * S[:, None, :]
+        return (prompt[:, :, None] * resp).reshape(M, -1)
+
+    def _cell_fields(self, with_persona: bool, M: int = 1) -> dict[str, np.ndarray]:
+        """synthetic, writer, prefix (and persona, and the atom-table offset of its (persona,
+        prefix) group) of each cell in ``_cells``' order, repeated for M members."""
+        key = (with_persona, M)
+        if key not in self._fields:
+            self._fields[key] = {k: np.tile(v, M) for k, v in self._cell_fields_one(with_persona).items()}
+        return self._fields[key]
+
+    def _cell_fields_one(self, with_persona: bool) -> dict[str, np.ndarray]:
+        K = self.K
+        syn = np.r_[np.zeros(3, bool), np.ones(2 * K, bool)]
+        writer = np.r_[np.full(3, -1), np.repeat(np.arange(K), 2)].astype(np.int16)
+        prefix = np.r_[[NONE, CLEAN, MISTAKEN], np.tile([CLEAN, MISTAKEN], K)].astype(np.int8)
+        if not with_persona:
+            return {"synthetic": syn, "writer": writer, "prefix": prefix}
+        rep = lambda a: np.repeat(a, K)  # noqa: E731
+        persona = np.tile(np.arange(K), 3 + 2 * K).astype(np.int16)
+        return {"synthetic": rep(syn), "writer": rep(writer), "prefix": rep(prefix), "persona": persona,
+                "base": ((persona.astype(np.int32) * 3 + rep(prefix)) * self.tables.A).astype(np.int32)}
 
     def sample(self, rng: np.random.Generator, S: np.ndarray, W: np.ndarray | None = None,
                prompts: int | None = None) -> Batch:
@@ -222,42 +277,49 @@ class AgentRound:
 
         Self-written prompts come from ``W`` (default ``S``; under context swapping the
         neighbour's shares), as the policies stood at the start of the round.
+
+        Within a member the conversations of a round are independent and identically
+        distributed, so the round is drawn as counts: one multinomial per member over the
+        cells (synthetic, writer, prefix[, responder]) and each cell repeated its count of
+        times. The multiset of conversations has exactly the distribution of drawing them
+        one by one; rows come out grouped by cell, which nothing downstream depends on
+        (selection breaks ties at random). With n > 1 responses per prompt the responders
+        of one prompt are drawn separately, as they must be independent of each other.
         """
         scn, pr = self.scn, self.scn.prompts
         S = np.atleast_2d(S)
         W = S if W is None else np.atleast_2d(W)
         M, P = len(S), prompts or scn.agent.conversations
+        single = self.n == 1
+        probs = self._cells(S, W, single)
+        probs = probs / probs.sum(1, keepdims=True)
+        counts = rng.multinomial(P, probs)                            # (M, C); each row sums to P
+        fields = self._cell_fields(single, M)
+        cell = np.repeat(np.arange(counts.size), counts.ravel())      # member · C + cell, member-major
         pm = np.repeat(np.arange(M), P)                               # member of each prompt
-        u = rng.random((3, M * P), dtype=np.float32)
-        synthetic_p = u[0] < pr.phi
-        prefix_p = np.where(u[1] < pr.m0, MISTAKEN, np.where(u[1] < pr.m0 + pr.c0, CLEAN, NONE)).astype(np.int8)
-        writer_p = np.full(M * P, -1, dtype=np.intp)
-        if pr.phi > 0:                                                # the policy wrote these prefixes
-            syn = np.flatnonzero(synthetic_p)
-            writer_p[syn] = _draw(rng, W, pm[syn])
-            writer_mistake = np.zeros(M * P, dtype=bool)
-            writer_mistake[syn] = u[2, syn] < self.err[writer_p[syn]]
-            prefix_p[syn] = np.where(writer_mistake[syn], MISTAKEN, CLEAN)
-        else:
-            writer_mistake = np.zeros(M * P, dtype=bool)
-        if self.n > 1:                                                # n responses per prompt, prompt-major
+        synthetic_p, writer_p, prefix_p = (np.take(fields[k], cell) for k in ("synthetic", "writer", "prefix"))
+        if single:
+            prompt, member, synthetic, writer, prefix = np.arange(M * P), pm, synthetic_p, writer_p, prefix_p
+            persona, base = np.take(fields["persona"], cell), np.take(fields["base"], cell)
+        else:                                                         # n responses per prompt, prompt-major
             prompt = np.repeat(np.arange(M * P), self.n)
             member, synthetic, writer, prefix = pm[prompt], synthetic_p[prompt], writer_p[prompt], prefix_p[prompt]
-        else:
-            prompt, member, synthetic, writer, prefix = np.arange(M * P), pm, synthetic_p, writer_p, prefix_p
-        persona = _draw(rng, S, member)
-        if pr.rho > 0:                                                # continue the writer's voice
-            persona = np.where(synthetic & (rng.random(len(prompt), dtype=np.float32) < pr.rho), writer, persona)
+            persona = _draw(rng, S, member)
+            if pr.rho > 0:                                            # continue the writer's voice
+                persona = np.where(synthetic & (rng.random(len(prompt)) < pr.rho), writer, persona)
+            base = None
         labels = Labels(self.tables)
-        labels["t0/mistake"] = writer_mistake[prompt] if self.n > 1 else writer_mistake
-        score = self._episode(rng, persona, prefix, labels)
-        return Batch(member, prompt, prefix, synthetic, writer, persona, labels, score)
+        labels["t0/mistake"] = synthetic & (prefix == MISTAKEN)
+        score = self._episode(rng, persona, prefix, labels, base)
+        if not single:
+            return Batch(member, prompt, prefix, synthetic, writer, persona, labels, score)
+        return Batch(member, prompt, prefix, synthetic, writer, persona, labels, score, cell, counts)
 
     def _episode(self, rng: np.random.Generator, persona: np.ndarray, prefix: np.ndarray,
-                 labels: "Labels") -> np.ndarray:
+                 labels: "Labels", base: np.ndarray | None = None) -> np.ndarray:
         """The selection score of each row's episode: one turn, or (turns = 2) that turn and
         the same persona's review of it, combined by the judge's credit rule."""
-        r1 = self._turn(rng, persona, prefix, "t1", labels)
+        r1 = self._turn(rng, persona, prefix, "t1", labels, base)
         if self.scn.prompts.turns == 1:
             return np.asarray(r1, float)
         r2 = self._turn(rng, persona, np.where(labels["t1/mistake"], MISTAKEN, CLEAN), "t2", labels)
@@ -269,6 +331,9 @@ class AgentRound:
         if self.scn.selection.rule == "critique_revision":
             return self._revise(rng, b, S)
         w = select_weights(self.scn.selection, b.score, self.n, b.member, len(S), rng, self.jitter)
+        if b.cell is not None:                            # kept weight per cell, then per responder persona
+            M, K = len(S), self.K
+            return np.bincount(b.cell, weights=w, minlength=b.counts.size).reshape(M, -1, K).sum(1), w
         return self._by_member(b.member, b.persona, w, len(S)), w
 
     def _by_member(self, member: np.ndarray, persona: np.ndarray, w: np.ndarray | None, M: int) -> np.ndarray:
@@ -311,7 +376,10 @@ class AgentRound:
         kappa = np.broadcast_to(scn.update.kappa if kappa is None else kappa, (M,))[:, None]
         b = self.sample(rng, S, W)
         kept, w = self.kept(rng, b, S)
-        generated = self._by_member(b.member, b.persona, None, M).astype(float)
+        if b.counts is not None:
+            generated = b.counts.reshape(M, -1, self.K).sum(1).astype(float)
+        else:
+            generated = self._by_member(b.member, b.persona, None, M).astype(float)
         total = kept.sum(1, keepdims=True)
         target = np.divide(kept, total, out=S.copy(), where=total > 0)
         new = (1 - eta) * S + eta * target
