@@ -96,18 +96,30 @@ def test_an_interrupted_local_sweep_resumes(tmp_path, monkeypatch):
     assert clean.table.equals(res.table)
 
 
-def test_neural_population_on_tune_logs_a_lineage_that_replays(ray_local, tmp_path):
-    """Four tiny neural members, PBT every 2 rounds with context swapping across trials; the
-    local population loop replaying the Tune lineage recomputes every row exactly."""
+POP = TINY + ["neural.rounds=4", "population.members=4", "population.interval=2", "population.context_swap=true"]
+
+
+def tune_run(workdir):
+    """Four tiny neural members on Tune: PBT every 2 rounds, context swapping across trials."""
+    scn = load_scenario("h2_population", POP)
+    log = Lineage(workdir / "lineage.jsonl")
+    (workdir / "lineage.jsonl").parent.mkdir(parents=True, exist_ok=True)
+    (workdir / "lineage.jsonl").write_text("")
+    rows = Rows()
+    get_backend("neural")(scn, "scenario", 3, rows, None, log, None, workdir, executor="ray")
+    return scn, rows.table(), read_lineage(workdir / "lineage.jsonl")
+
+
+@pytest.fixture(scope="module")
+def tune_reference(ray_local, tmp_path_factory):
+    return tune_run(tmp_path_factory.mktemp("tune-reference"))
+
+
+def test_neural_population_on_tune_logs_a_lineage_that_replays(tune_reference, tmp_path):
+    """The local population loop replaying the Tune run's lineage recomputes every row exactly."""
     import torch
 
-    scn = load_scenario("h2_population", TINY + ["neural.rounds=4", "population.members=4",
-                                                 "population.interval=2", "population.context_swap=true"])
-    backend = get_backend("neural")
-    log = Lineage(tmp_path / "lineage.jsonl")
-    rows = Rows()
-    backend(scn, "scenario", 3, rows, None, log, None, tmp_path / "tune-run", executor="ray")
-    events = read_lineage(tmp_path / "lineage.jsonl")
+    scn, table, events = tune_reference
     assert [e["event"] for e in events].count("init") == 4
     exploits = [e for e in events if e["event"] == "exploit"]
     assert len(exploits) == 1 and exploits[0]["round"] == 2                 # one sync point before the last round
@@ -115,13 +127,27 @@ def test_neural_population_on_tune_logs_a_lineage_that_replays(ray_local, tmp_pa
     assert exploits[0]["parent_fitness"] >= exploits[0]["member_fitness"]
     explore = next(e for e in events if e["event"] == "explore")
     assert set(explore["changes"]) == set(scn.population.explore)
+    assert set(table["member"].to_pylist()) == {0, 1, 2, 3}
 
     torch.set_num_threads(1)                         # as in the trials: same kernels, same bits
     replay = Rows()
-    backend(scn, "scenario", 3, replay, None, Lineage(), events, tmp_path / "local-replay")
-    assert rows.table().equals(replay.table())
-    members = set(rows.table()["member"].to_pylist())
-    assert members == {0, 1, 2, 3}
+    get_backend("neural")(scn, "scenario", 3, replay, None, Lineage(), events, tmp_path / "local-replay")
+    assert table.equals(replay.table())
+
+
+def test_a_crashed_tune_population_resumes_without_losing_a_round(tune_reference, tmp_path):
+    _, reference, ref_events = tune_reference
+    blocker = tmp_path / "checkpoints" / "scenario-3" / "member-001" / "round-0003.tmp"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("")                            # member 1 cannot save round 3: its trial dies there
+    with pytest.raises(RuntimeError, match="resume"):
+        tune_run(tmp_path)
+    assert not (blocker.parent / "round-0003").exists() and (blocker.parent / "round-0002").exists()
+    blocker.unlink()
+    _, table, events = tune_run(tmp_path)             # the same folder: finished rounds replay
+    assert table.equals(reference)
+    strip = lambda ev: sorted(json.dumps(e, sort_keys=True) for e in ev)  # noqa: E731  (init order may vary)
+    assert strip(events) == strip(ref_events)
 
 
 def test_local_neural_context_swap_writes_with_the_rivals_start_of_round_weights(tmp_path, monkeypatch):

@@ -19,6 +19,10 @@ loop (:func:`seedbed.population.run_members`) replaying the Tune run's decisions
 members' recorded rounds, so reports and plots cannot tell the two executors apart; the
 same replay with the local neural population recomputes the run exactly.
 
+An interrupted run started again with the same run folder replays the rounds its members
+had finished (their per-round checkpoints) and computes the rest; the seeded PBT
+decisions come out the same, so nothing is lost or repeated.
+
 Context swapping across trials: at the start of round r each member writes a frozen copy
 of its weights to ``<run>/writers/``, and reads its rival's (member m+1's) copy for its
 self-written prompts. For that, all members must run at once, so each trial asks for
@@ -80,10 +84,17 @@ def _trainable_class():
 
         def step(self) -> dict[str, Any]:
             r = self.r + 1
+            self.run.resolve()
             initial = self.run.initial_shares().tolist() if r == 1 else None
-            if self.scn.population.context_swap:
-                self._swap_writer(r)
-            out = self.run.compute(r)              # also saves outputs.json for this member and round
+            swap = self.scn.population.context_swap
+            if swap:                               # rivals computing round r need our weights, even on replay
+                self._publish(r)
+            if self.run.done(r):                   # finished by an earlier, interrupted run: replay it
+                out = self.run.replay(r)
+            else:
+                if swap:
+                    self._swap_writer(r)
+                out = self.run.compute(r)          # also saves outputs.json for this member and round
             self.r = r
             window = 1 if self.scn.population.fitness == "last" else self.scn.population.window
             past = [json.loads((self.run._ck(q) / "outputs.json").read_text())["stats"]["reward/mean"]
@@ -91,14 +102,21 @@ def _trainable_class():
             return {"round": r, "member": self.m, "fitness": float(np.mean(past)),
                     "payload": json.dumps({"out": out, "initial": initial, "config": self.run.config})}
 
+        def _publish(self, r: int) -> None:
+            """This member's start-of-round weights, for the rival whose prompts it writes. A
+            copy left by an interrupted run is the right one (written before that run computed
+            the round), so it is kept: a replayed round's own weights may be pruned by now."""
+            d = _writer_dir(self.work, self.arm, self.seed, self.m, r)
+            if not (d / "model.safetensors").exists():
+                self.run.save_weights(d, optimizer=False)
+
         def _swap_writer(self, r: int) -> None:
-            """Publish this member's start-of-round weights; load member m+1's as the writer."""
+            """Load member m+1's start-of-round weights as the writer of this member's prompts."""
             import copy
 
             from safetensors.torch import load_file
 
             M = self.scn.population.members
-            self.run.save_weights(_writer_dir(self.work, self.arm, self.seed, self.m, r), optimizer=False)
             rival = _writer_dir(self.work, self.arm, self.seed, (self.m + 1) % M, r) / "model.safetensors"
             t0 = time.monotonic()
             while not rival.exists():
@@ -114,6 +132,7 @@ def _trainable_class():
             self.run.writer = self.writer_model
 
         def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
+            self.run.resolve()                     # a replayed round's weights are still pending
             d = Path(checkpoint_dir) / "neural"
             self.run.save_weights(d)
             (d / "state.json").write_text(json.dumps({"round": self.r, "member": self.m}))
@@ -183,24 +202,31 @@ def _scheduler(scn: Scenario, arm: str, seed: int, lineage: Lineage):
     return SeedbedPBT()
 
 
-def _collector(M: int, names: list[str], arm: str, seed: int, lineage: Lineage, results: dict,
-               progress: Callable[[int, dict[str, float]], None] | None):
+# The driver-side state of running Tune experiments, by key: Tune pickles its callbacks
+# (into tuner.pkl), and a progress function may hold locks, so the callback holds a key only.
+_SINKS: dict[str, dict[str, Any]] = {}
+
+
+def _collector(key: str):
     """A Tune callback in the driver: keeps each member's rounds, logs init events,
     reports progress when every member has finished a round."""
     from ray.tune import Callback
 
     class Collector(Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
+            sink = _SINKS[key]
+            results, M, lineage = sink["results"], sink["M"], sink["lineage"]
             m, r = int(result["member"]), int(result["round"])
             payload = json.loads(result["payload"])
             if payload["initial"] is not None and (m, 0) not in results:
                 results[(m, 0)] = {"shares": payload["initial"]}
-                lineage.write({"event": "init", "arm": arm, "seed": seed, "round": 0, "member": m,
+                lineage.write({"event": "init", "arm": sink["arm"], "seed": sink["seed"], "round": 0, "member": m,
                                "config": payload["config"], "shares": payload["initial"]})
             results[(m, r)] = payload["out"]
+            progress = sink["progress"]
             if progress is not None and all((k, r) in results for k in range(M)):
                 outs = [results[(k, r)] for k in range(M)]
-                snap = {f"share/{n}": float(np.mean([o["shares"][i] for o in outs])) for i, n in enumerate(names)}
+                snap = {f"share/{n}": float(np.mean([o["shares"][i] for o in outs])) for i, n in enumerate(sink["names"])}
                 snap.update({k: float(np.mean([o["stats"][k] for o in outs])) for k in outs[0]["stats"]})
                 progress(r, snap)
 
@@ -229,7 +255,7 @@ def run_population_tune(scn: Scenario, arm: str, seed: int, rows: Rows,
     results: dict[tuple[int, int], dict[str, Any]] = {}
     cpus = workers or default_workers()
     per_trial = min(1.0, cpus / M) if pop.context_swap else 1.0
-    shutil.rmtree(work / "writers" / f"{arm}-{seed}", ignore_errors=True)
+    key = f"{arm}-{seed}-{id(results)}"
     with ray_session(work, address, cpus):
         trainable = tune.with_resources(
             tune.with_parameters(_trainable_class(), scn=trial_scn, arm=arm, seed=seed, workdir=str(work)),
@@ -243,14 +269,21 @@ def run_population_tune(scn: Scenario, arm: str, seed: int, rows: Rows,
                 name=f"pbt-{arm}-{seed}", storage_path=str(work / "tune"), verbose=0,
                 stop={"training_iteration": scn.rounds},
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=max(2, M)),
-                callbacks=[_collector(M, scn.names, arm, seed, lineage, results, progress)]))
-        grid = tuner.fit()
+                failure_config=tune.FailureConfig(fail_fast=True),      # a population cannot go on a member short
+                callbacks=[_collector(key)]))
+        _SINKS[key] = {"results": results, "M": M, "names": scn.names, "arm": arm, "seed": seed,
+                       "lineage": lineage, "progress": progress}
+        try:
+            grid = tuner.fit()
+        finally:
+            _SINKS.pop(key, None)
         if grid.errors:
-            raise RuntimeError(f"{len(grid.errors)} Tune trial(s) failed; first: {grid.errors[0]}")
+            raise RuntimeError(f"{len(grid.errors)} Tune trial(s) failed (run again with the same run folder to "
+                               f"resume); first: {grid.errors[0]}")
     missing = [(m, r) for m in range(M) for r in range(scn.rounds + 1) if (m, r) not in results]
     if missing:
         raise RuntimeError(f"Tune run ended without results for (member, round) {missing[:5]}")
-    shutil.rmtree(work / "writers" / f"{arm}-{seed}", ignore_errors=True)
+    shutil.rmtree(work / "writers" / f"{arm}-{seed}", ignore_errors=True)     # only a finished run drops them
 
     def step(S, writer, configs, r):
         outs = [results[(m, r)] for m in range(M)]

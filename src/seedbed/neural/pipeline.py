@@ -206,8 +206,15 @@ class NeuralRun:
         (tmp / "outputs.json").write_text(json.dumps(outputs))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)                                            # a round is saved whole or not at all
-        keep = self.scn.neural.keep_checkpoints
-        for old in sorted(self.ckdir.glob("round-*"))[:-keep]:            # older rounds keep only their outputs
+        # older rounds keep only their outputs, except in a population: always the previous
+        # round (a crash mid-round recomputes it for every member) and the latest
+        # exploit round (a member restored after a crash may still need its parent's weights)
+        pop = self.scn.population
+        keep = max(self.scn.neural.keep_checkpoints, 2 if pop.members > 1 else 1)
+        sync = r - r % pop.interval if pop.members > 1 and pop.interval else -1
+        for old in sorted(self.ckdir.glob("round-[0-9][0-9][0-9][0-9]"))[:-keep]:
+            if old.name == f"round-{sync:04d}":
+                continue
             for f in old.iterdir():
                 if f.name != "outputs.json":
                     f.unlink()
