@@ -196,7 +196,8 @@ def sweep(
     m = metric or f"share/{scn.seeder}"
     z = res.grid(m)
     how = "exact" if res.seeds is None else f"{backend}, mean of {len(res.seeds)} seeds per point"
-    console.print(f"{int(np.prod(z.shape))} points × {scn.rounds} rounds ({how}, executor {executor}). "
+    rounds = (scn.neural.rounds or scn.rounds) if backend == "neural" else scn.rounds
+    console.print(f"{int(np.prod(z.shape))} points × {rounds} rounds ({how}, executor {executor}). "
                   f"final {m}: min {np.nanmin(z):.3f}, max {np.nanmax(z):.3f}")
     if res.seeds is not None:
         lo, hi = res.interval(m)
