@@ -40,6 +40,7 @@ class RunResult:
     verdict: Verdict
     lineage: list
     out: Path | None
+    executor: str = "local"
 
 
 @dataclass
@@ -103,7 +104,8 @@ def run(scenario: Scenario, backend: str = "meanfield", out: str | Path | None =
         add_meanfield_prediction(rows, scenario, control, rows.table())
     table = rows.table()
     verdict = judge_verdict(scenario, control, table, exact=not stochastic)
-    result = RunResult(scenario, control, backend, seed_list, table, verdict, lineage.events, Path(out) if out else None)
+    result = RunResult(scenario, control, backend, seed_list, table, verdict, lineage.events, Path(out) if out else None,
+                       executor)
     if out is not None:
         write_run(result, time.perf_counter() - t0, report=report)
     return result
@@ -119,6 +121,7 @@ def write_run(result: RunResult, seconds: float, report: bool = True) -> Path:
         "control": scenario_to_dict(result.control),
         "control_label": result.scenario.control.label,
         "backend": result.backend,
+        "executor": result.executor,
         "root_seed": result.scenario.seed,
         "seeds": result.seeds,
         "versions": rundir.package_versions(),

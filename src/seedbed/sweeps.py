@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +139,7 @@ def evaluate_grid(scn: Scenario, grid: dict[str, np.ndarray], workers: int | Non
 # ----------------------------------------------------------------------------- units of work
 
 MF_CHUNK = 4096        # mean-field grid points per task (a fixed size, so a resumed sweep finds its parts)
+FLUSH_S = 30.0         # seconds between rewrites of a partial sweep.parquet while tasks finish
 
 
 @dataclass(frozen=True)
@@ -210,16 +213,17 @@ def run_task(task: dict[str, Any]) -> pa.Table:
         cols["metric"] = [m for m in res for _ in range(G)]
         cols["value"] = np.concatenate([np.asarray(res[m], float) for m in res]).tolist()
         return pa.table(cols)
-    return _point_rows(scn, task["backend"], task["seed"], task["point"])
+    return _point_rows(scn, task["backend"], task["seed"], task["point"], task.get("workdir"))
 
 
-def _point_rows(scn: Scenario, backend: str, seed: int, point: dict[str, Any]) -> pa.Table:
-    """Final values of every metric for one sampled run of the scenario arm (members averaged)."""
+def _point_rows(scn: Scenario, backend: str, seed: int, point: dict[str, Any], workdir: Path | None = None) -> pa.Table:
+    """Final values of every metric for one sampled run of the scenario arm (members averaged).
+    ``workdir``: where a neural run checkpoints its rounds, so a killed task resumes."""
     from .backends import get_backend
     from .metrics import Rows
 
     rows = Rows()
-    get_backend(backend)(scn, "scenario", seed, rows)
+    get_backend(backend)(scn, "scenario", seed, rows, workdir=Path(workdir) if workdir else None)
     t = rows.table().to_pydict()
     last = max(t["round"])
     acc: dict[str, list[float]] = {}
@@ -276,17 +280,30 @@ def sweep(scn: Scenario, axes: Sequence[Axis | str] | dict[str, Sequence[Any]], 
     todo = [i for i, t in enumerate(parts) if t is None]
     if backend == "neural" and todo:
         _prepare_neural(p, todo)
+        if out is not None:                  # per-round checkpoints: a killed sweep resumes inside a point
+            for i in todo:
+                p.tasks[i]["workdir"] = str((Path(out) / "work" / f"task-{i:06d}").resolve())
+
+    last_flush = [time.monotonic()]
 
     def on_done(j: int, table: pa.Table) -> None:
         i = todo[j]
         parts[i] = table
         if store is not None:
             store.write(i, table)
+            if p.tasks[i].get("workdir"):                        # the part holds the result now
+                shutil.rmtree(p.tasks[i]["workdir"], ignore_errors=True)
+            if time.monotonic() - last_flush[0] > FLUSH_S:       # a partial sweep.parquet to look at meanwhile
+                from . import rundir
+                rundir.write_table(Path(out) / "sweep.parquet", pa.concat_tables([t for t in parts if t is not None]))
+                last_flush[0] = time.monotonic()
         if progress:
             progress(p.sizes[i])
 
     run_tasks(run_task, [p.tasks[i] for i in todo], on_done, executor, workers, address,
               Path(out) if out is not None else None)
+    if out is not None and (Path(out) / "work").is_dir() and not any((Path(out) / "work").iterdir()):
+        (Path(out) / "work").rmdir()
     table = pa.concat_tables(parts) if parts else pa.table({})
     result = SweepResult(axes, table, Path(out) if out else None, p.seeds)
     if out is not None:

@@ -157,3 +157,15 @@ def test_inoculation_and_a_local_model_folder(tmp_path):
     with pytest.raises(ScenarioError, match="not a local model folder"):
         seedbed.run(load_scenario("seed", TINY + ['neural.model="/nonexistent"']), backend="neural")
     assert res.verdict.n_seeds == 1
+
+
+def test_neural_sweep_points_are_the_runs_with_the_same_seeds(tmp_path):
+    """A sampled sweep on the neural backend: each point × seed is that seed's run (scenario arm)."""
+    from seedbed.metrics import final_values
+
+    scn = load_scenario("seed", TINY + ["neural.rounds=2"])
+    res = seedbed.sweep(scn, {"judge.bonus": [0.0, 1.5]}, backend="neural", seeds=2, out=tmp_path / "sw", workers=1)
+    run = seedbed.run(scn.with_overrides({"judge.bonus": 1.5}), backend="neural", seeds=2)
+    by_seed = res.values("probe/fix_rate")[1][np.argsort(res.seeds)]
+    np.testing.assert_array_equal(by_seed, final_values(run.metrics, "probe/fix_rate"))
+    assert not (tmp_path / "sw" / "work").exists()                  # per-task checkpoints go once the part is saved
