@@ -50,6 +50,11 @@ def test_ray_sweep_gives_the_local_rows(ray_local, tmp_path):
     np.testing.assert_allclose(by_seed, final_values(run.metrics, "share/B"), rtol=1e-12)
     meta = json.loads((tmp_path / "ray" / "sweep.json").read_text())
     assert meta["executor"] == "ray" and meta["backend"] == "agent" and not meta["exact"]
+    # exact sweeps: blocks of grid points as tasks, the same rows either way
+    grid = ["judge.bonus=0:2:41", "prompts.phi=0:1:3", "selection.rule=threshold,top_fraction"]
+    exact_local = seedbed.sweep(scn, grid, workers=2)
+    exact_ray = seedbed.sweep(scn, grid, executor="ray")
+    assert exact_local.table.equals(exact_ray.table) and exact_local.seeds is None
 
 
 def test_a_resumed_sweep_runs_only_the_missing_points(ray_local, tmp_path):

@@ -70,10 +70,15 @@ def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, w
     try:
         with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context(method)) as pool:
             pending = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    on_done(pending.pop(f), f.result())
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        on_done(pending.pop(f), f.result())
+            except BaseException:             # Ctrl-C or a failed task: drop what has not started
+                for f in pending:
+                    f.cancel()
+                raise
     finally:
         for k, v in saved.items():
             if v is None:

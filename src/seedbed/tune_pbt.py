@@ -256,10 +256,13 @@ def run_population_tune(scn: Scenario, arm: str, seed: int, rows: Rows,
     cpus = workers or default_workers()
     per_trial = min(1.0, cpus / M) if pop.context_swap else 1.0
     key = f"{arm}-{seed}-{id(results)}"
-    with ray_session(work, address, cpus):
+    with ray_session(work, address, cpus) as ray:
+        resources = {"cpu": per_trial}
+        if scn.neural.device == "cuda":        # members share the GPUs (Ray hides GPUs from actors that ask for none)
+            resources["gpu"] = min(1.0, max(1.0, float(ray.cluster_resources().get("GPU", 1.0))) / M)
         trainable = tune.with_resources(
             tune.with_parameters(_trainable_class(), scn=trial_scn, arm=arm, seed=seed, workdir=str(work)),
-            {"cpu": per_trial})
+            resources)
         scheduler = _scheduler(scn, arm, seed, lineage) if pop.interval and M > 1 else None
         tuner = tune.Tuner(
             trainable,
