@@ -47,7 +47,9 @@ def write_report(run_dir: str | Path) -> Path:
     if scn.get("description"):
         L += [scn["description"].strip(), ""]
     L += ["## Verdict", "", f"**{_headline(v)}**", "", _detail(v), "",
-          f"Backend: `{man['backend']}`; numbers: {basis}. Control: same scenario with "
+          f"Backend: `{man['backend']}`"
+          + (" (members as Ray Tune PBT trials)" if man.get("executor") == "ray" else "")
+          + f"; numbers: {basis}. Control: same scenario with "
           f"`{json.dumps(scn['control']['set'])}` ({man['control_label']}).", ""]
 
     L += ["## Shares", "", "| strategy | initial | final (scenario) | final (control) | kept in round 1 (scenario) | kept in round 1 (control) |",
@@ -114,7 +116,8 @@ def write_report(run_dir: str | Path) -> Path:
 
     L += ["## Reproduce", "", "From this folder (scenario.toml is the resolved scenario, overrides applied):", "",
           "```", f"seedbed run scenario.toml --backend {man['backend']}"
-          + (f" --seeds {n_seeds}" if n_seeds > 1 else ""), "```", "",
+          + (f" --seeds {n_seeds}" if n_seeds > 1 else "")
+          + (" --executor ray" if man.get("executor") == "ray" else ""), "```", "",
           f"Code revision `{man['code_revision']}`; root seed {man['root_seed']}; "
           f"versions: {', '.join(f'{k} {x}' for k, x in sorted(man['versions'].items()))}.", ""]
     return rundir.write_text(run_dir / "report.md", "\n".join(L))
