@@ -239,7 +239,7 @@ def run_population_tune(scn: Scenario, arm: str, seed: int, rows: Rows,
                         address: str | None = None, workers: int | None = None) -> None:
     """Run a neural population as Tune trials under synchronous PBT; add its tidy rows."""
     from .executors import default_workers, ray_session, require_ray
-    from .neural.pipeline import base_model
+    from .neural.pipeline import base_model, stack_outputs
 
     require_ray()
     from ray import tune
@@ -289,10 +289,7 @@ def run_population_tune(scn: Scenario, arm: str, seed: int, rows: Rows,
     shutil.rmtree(work / "writers" / f"{arm}-{seed}", ignore_errors=True)     # only a finished run drops them
 
     def step(S, writer, configs, r):
-        outs = [results[(m, r)] for m in range(M)]
-        S = np.array([o["shares"] for o in outs])
-        stats = {k: np.array([o["stats"][k] for o in outs]) for k in outs[0]["stats"]}
-        return S, stats, np.full_like(S, np.nan)
+        return stack_outputs([results[(m, r)] for m in range(M)])
 
     events = [e for e in lineage.events[n_events:] if e["arm"] == arm and e["seed"] == seed]
     S0 = np.array([results[(m, 0)]["shares"] for m in range(M)])

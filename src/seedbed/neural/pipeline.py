@@ -137,6 +137,14 @@ def _project_simplex(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - (css[k] - 1) / (k + 1.0), 0.0)
 
 
+def stack_outputs(outs: list[dict[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Members' round outputs as the population loop's step result: shares (M, K), stats
+    name → (M,), and keep rates (M, K), all NaN: a model's keep rate per persona is not observed."""
+    S = np.array([o["shares"] for o in outs])
+    stats = {k: np.array([o["stats"][k] for o in outs]) for k in outs[0]["stats"]}
+    return S, stats, np.full_like(S, np.nan)
+
+
 class NeuralRun:
     """One policy (one arm × seed × population member) of the pipeline on a real model,
     checkpointed every round.
@@ -295,14 +303,8 @@ class NeuralRun:
     def step(self, S: np.ndarray, writer: np.ndarray, configs: list[dict[str, float]], r: int):
         """The population loop's step for one policy (M = 1)."""
         self.config = dict(configs[0])
-        out = self.replay(r) if self.done(r) else self.compute(r)
-        return self._arrays(out)
+        return stack_outputs([self.replay(r) if self.done(r) else self.compute(r)])
 
-    @staticmethod
-    def _arrays(out: dict[str, Any]):
-        S = np.array([out["shares"]])
-        stats = {k: np.array([v]) for k, v in out["stats"].items()}
-        return S, stats, np.full_like(S, np.nan)
 
     def round(self, r: int) -> dict[str, Any]:
         scn, n, pr, j = self.scn, self.scn.neural, self.scn.prompts, self.scn.judge
@@ -488,9 +490,7 @@ class NeuralPopulation:
             outs = [run.compute(r) for run in runs]
             for run in runs:
                 run.writer = None
-        S = np.array([o["shares"] for o in outs])
-        stats = {k: np.array([o["stats"][k] for o in outs]) for k in outs[0]["stats"]}
-        return S, stats, np.full_like(S, np.nan)
+        return stack_outputs(outs)
 
     def exploit(self, member: int, parent: int) -> None:
         self.runs[member].copy_from(self.runs[parent])
