@@ -11,15 +11,11 @@ resumes where it stopped. Results are tidy rows: one per point (× seed) × metr
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
-
-import multiprocessing as mp
 
 import numpy as np
 import pyarrow as pa
@@ -117,22 +113,26 @@ def _final_chunk(args: tuple[MFParams, int]) -> dict[str, np.ndarray]:
 
 def evaluate_grid(scn: Scenario, grid: dict[str, np.ndarray], workers: int | None = None,
                   progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Final metrics at every grid point (arrays of shape (G,)), split over ``workers``."""
+    """Final metrics at every grid point (arrays of shape (G,)) in one call: vectorised,
+    and split over ``workers`` local processes when the grid is large."""
+    from .executors import default_workers, run_local
+
     params = MFParams.from_scenario(scn, grid)
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or default_workers()
     if workers <= 1 or params.G < PARALLEL_MIN_POINTS:
         res = _final(params, scn.rounds)
         if progress:
             progress(params.G)
         return res
     chunks = np.array_split(np.arange(params.G), workers * 2)
-    parts = []
-    # fork: children inherit the parameters without pickling the module state
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        for idx, part in zip(chunks, pool.map(_final_chunk, [(params.subset(c), scn.rounds) for c in chunks])):
-            parts.append(part)
-            if progress:
-                progress(len(idx))
+    parts: list[dict[str, np.ndarray]] = [{}] * len(chunks)
+
+    def on_done(i: int, part: dict[str, np.ndarray]) -> None:
+        parts[i] = part
+        if progress:
+            progress(len(chunks[i]))
+
+    run_local(_final_chunk, [(params.subset(c), scn.rounds) for c in chunks], on_done, workers)
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
