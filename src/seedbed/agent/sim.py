@@ -194,6 +194,11 @@ class AgentRound:
         self.tables = AtomTables(scn, self.err.astype(float), self.fix.astype(float), self.false_fix.astype(float),
                                  self.harm.astype(float), self.agree.astype(float))
         self._fields: dict[tuple[bool, int], dict[str, np.ndarray]] = {}
+        # constant factors of the cell probabilities (see _cells)
+        pr, err = scn.prompts, self.err.astype(float)
+        self._fresh = (1 - pr.phi) * np.array([1 - pr.m0 - pr.c0, pr.c0, pr.m0])
+        self._by_writer = pr.phi * np.stack([1 - err, err], axis=1)             # (K writers, clean/mistaken)
+        self._voice = pr.rho * np.repeat(np.eye(self.K), 2, axis=0)             # writer w's two cells → w
 
     def _tie_jitter(self) -> float:
         """A random tie-breaking jitter smaller than any gap between distinct scores.
@@ -236,11 +241,6 @@ class AgentRound:
         """
         pr = self.scn.prompts
         M, K = S.shape
-        if not hasattr(self, "_fresh"):
-            err = self.err.astype(float)
-            self._fresh = (1 - pr.phi) * np.array([1 - pr.m0 - pr.c0, pr.c0, pr.m0])
-            self._by_writer = pr.phi * np.stack([1 - err, err], axis=1)             # (K writers, clean/mistaken)
-            self._voice = pr.rho * np.repeat(np.eye(K), 2, axis=0)                  # writer w's two cells → w
         prompt = np.empty((M, 3 + 2 * K))
         prompt[:, :3] = self._fresh
         prompt[:, 3:] = (W[:, :, None] * self._by_writer).reshape(M, 2 * K)
