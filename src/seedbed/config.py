@@ -17,20 +17,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-Probability = Field(ge=0.0, le=1.0)
+from .schema import KindScenario, ScenarioError, StrictModel
+from .selection import RULES
 
-
-class ScenarioError(ValueError):
-    """A user mistake in a scenario file or override; the message is the whole story."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+__all__ = ["KindScenario", "Scenario", "ScenarioError", "load_scenario"]
 
 
-class Strategy(_Model):
+class Strategy(StrictModel):
     """One behaviour profile (a 'subpersonality' or persona).
 
     All rates are per assistant turn and lie in [0, 1].
@@ -58,7 +53,7 @@ class Strategy(_Model):
         return self.err if self.err_deploy is None else self.err_deploy
 
 
-class Judge(_Model):
+class Judge(StrictModel):
     """Scores the last assistant turn (or a two-turn transcript) from what it detects.
 
     R = base·[no detected mistake] − pen_mistake·[detected mistake] + bonus·[corrected]
@@ -85,7 +80,7 @@ class Judge(_Model):
                              description="Sycophancy bias: reward for agreeing with the user's stated belief.")
 
 
-class Prompts(_Model):
+class Prompts(StrictModel):
     """Where a round's prompts come from."""
 
     m0: float = Field(default=0.0, ge=0.0, le=1.0,
@@ -110,27 +105,32 @@ class Prompts(_Model):
         return self
 
 
-SelectionRule = Literal["threshold", "best_of_n", "top_fraction", "reward_weighted", "critique_revision"]
-
-
-class Selection(_Model):
+class Selection(StrictModel):
     """Which responses are kept for fine-tuning."""
 
-    rule: SelectionRule = Field(description="threshold | best_of_n | top_fraction | reward_weighted | critique_revision")
+    rule: str = Field(description="A registered selection rule (seedbed.selection.RULES): threshold | best_of_n | "
+                                  "top_fraction | reward_weighted | critique_revision, or one you registered.")
     tau: float = Field(default=0.5, description="Threshold for 'threshold' and 'critique_revision'.")
     n: int = Field(default=4, ge=1, le=64, description="Responses sampled per prompt for 'best_of_n'.")
     q: float = Field(default=0.5, gt=0.0, le=1.0, description="Kept fraction of the batch for 'top_fraction'.")
     temperature: float = Field(default=1.0, gt=0.0, description="Temperature for 'reward_weighted'.")
 
+    @field_validator("rule")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        if v not in RULES:
+            raise ValueError(f"unknown selection rule; allowed: {', '.join(RULES.names())}")
+        return v
 
-class Update(_Model):
+
+class Update(StrictModel):
     """How the policy moves toward what was kept."""
 
     eta: float = Field(default=0.5, ge=0.0, le=1.0, description="Step toward the kept distribution per round.")
     kappa: float = Field(default=0.0, ge=0.0, le=1.0, description="Anchor: pull back toward the base mixture.")
 
 
-class Agent(_Model):
+class Agent(StrictModel):
     """Sample sizes of the agent-based backend."""
 
     conversations: int = Field(default=4096, ge=1, le=10_000_000,
@@ -141,7 +141,7 @@ class Agent(_Model):
                                 description="Critique-revision: candidate revisions drawn before a failure is dropped.")
 
 
-class Neural(_Model):
+class Neural(StrictModel):
     """The neural backend: a real transformer put through the pipeline (DESIGN.md §5)."""
 
     model: str | None = Field(default=None, description="A local causal-LM folder; None builds and pre-trains the tiny model.")
@@ -177,7 +177,7 @@ class Neural(_Model):
         return self
 
 
-class Population(_Model):
+class Population(StrictModel):
     """The population outer loop (H2) and context swapping."""
 
     members: int = Field(default=1, ge=1, le=4096, description="Members, each with its own policy and prompts.")
@@ -202,7 +202,7 @@ class Population(_Model):
         return self
 
 
-class Control(_Model):
+class Control(StrictModel):
     """The control run: the same scenario with these overrides (the thing under test switched off)."""
 
     set: dict[str, Any] = Field(default_factory=lambda: {"prompts.phi": 0.0},
@@ -210,7 +210,7 @@ class Control(_Model):
     label: str = Field(default="fixed human prompts (phi = 0)", description="What the control switches off.")
 
 
-class Scenario(_Model):
+class Scenario(StrictModel):
     """One complete, named setup of the training pipeline (kind = "pipeline")."""
 
     kind: Literal["pipeline"] = "pipeline"
@@ -320,27 +320,12 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | list[str
     return _validate(raw, str(path), model)
 
 
-# Other scenario kinds (the Krueger unit test, the grading schedule) register their model here.
-KINDS: dict[str, type[BaseModel]] = {}
-
-
-class KindScenario(_Model):
-    """Fields every non-pipeline scenario kind shares; subclasses add their settings section."""
-
-    name: str = Field(min_length=1)
-    description: str = ""
-    shows: str = ""
-    seed: int = Field(default=0, ge=0, description="Root seed; every random stream is split from it.")
-
-
 def scenario_model(kind: Any, source: str) -> type[BaseModel]:
+    """The schema of a scenario kind (see :mod:`seedbed.kinds`)."""
     if kind == "pipeline":
         return Scenario
-    if not KINDS:  # register the built-in kinds on first use (no import-time side effects)
-        from . import grading, krueger  # noqa: F401
-    if kind not in KINDS:
-        raise ScenarioError(f"{source}: field 'kind' = {kind!r}: unknown; allowed: pipeline, {', '.join(sorted(KINDS))}")
-    return KINDS[kind]
+    from .kinds import get
+    return get(kind, source).model
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -21,11 +21,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from .config import KINDS, KindScenario, _Model
+from .schema import KindScenario, StrictModel
 from .metrics import mean_ci
 
 
-class GradingSettings(_Model):
+class GradingSettings(StrictModel):
     max_errors: int = Field(default=5, ge=1, le=100, description="Largest number of planted errors.")
     draft_penalty: float = Field(default=0.1, ge=0.0, description="Draft grade lost per noticed error.")
     detect: float = Field(default=0.5, ge=0.0, le=1.0, description="P(the draft's grader notices a planted error).")
@@ -45,7 +45,6 @@ class GradingScenario(KindScenario):
     grading: GradingSettings = Field(default_factory=GradingSettings)
 
 
-KINDS["grading"] = GradingScenario
 
 
 def expected_grades(g: GradingSettings) -> dict[str, np.ndarray]:
@@ -163,3 +162,33 @@ def report_grading(out: Path) -> dict:
     L += ["", "![grading](plots/grading.png)", ""]
     rundir.write_text(out / "report.md", "\n".join(L))
     return {"schedule": a, "step": b, "difference": diff, "selects": bool(selects)}
+
+
+# ----------------------------------------------------------------------------- the kind
+
+def run(scn: GradingScenario, out: Path | None = None, progress=None, report: bool = True, **options) -> "KindResult":
+    """Train learners under both credit rules and write the run folder (default ``runs/<name>/agent``)."""
+    from .kinds import refuse_options, KindResult
+
+    refuse_options("grading", options)
+    out = Path(out) if out is not None else Path("runs") / scn.name / "agent"
+    out.mkdir(parents=True, exist_ok=True)
+    tick = (lambda k: progress("credit rules", k, None)) if progress else None
+    return KindResult(scn, write_grading(scn, out, tick), out)
+
+
+def show(result: "KindResult") -> list:
+    """The CLI's verdict line."""
+    s, scn = result.summary, result.scenario
+    verb = "SELECTS for seeding" if s["selects"] else "does not select for seeding"
+    a, b = s["schedule"], s["step"]
+    return [f"[bold]Whole-schedule grading {verb}:[/] planted errors {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] "
+            f"vs {b[0]:.2f} [{b[1]:.2f}, {b[2]:.2f}] with per-step grading ({scn.grading.learners} learners each)."]
+
+
+def _kind():
+    from .kinds import Kind, register
+    return register(Kind("grading", GradingScenario, run, report_grading, show, lambda scn, **_: {"credit rules": 2}))
+
+
+KIND = _kind()
