@@ -19,7 +19,9 @@ def small_krueger(**over):
 def test_without_pbt_myopic_learners_defect():
     k = small_krueger().krueger
     traj = simulate(k, 100, 0, False, np.random.default_rng(0))
-    assert traj[:, -50:].mean() < 0.15 and traj[:, 0].mean() == pytest.approx(0.5)
+    # logits start N(0, 1) (the authors' protocol): P(cooperate) is 0.5 on average, then falls
+    assert traj[:, 0].mean() == pytest.approx(0.5, abs=0.03)
+    assert traj[:, -50:].mean() < 0.2 and traj[:, -50:].mean() < traj[:, 0].mean() - 0.3
 
 
 def test_pbt_reveals_cooperation_and_swapping_removes_it():
