@@ -1,7 +1,7 @@
 """Benchmark: agent-backend throughput, and the Krueger sweep's wall time.
 
 Side by side in one run, on scenarios/seed.toml with 8 population members:
-  seedbed — the agent backend's round (seedbed.agent.AgentRound.step, arrays over members × conversations);
+  seedbed — the agent backend's round (seedbed.agent.RoundSampler.step, arrays over members × conversations);
   plain   — a straightforward per-conversation Python implementation of the same round
             (random.Random, one loop iteration per prompt and response building a labelled
             transcript record, then sort-based top-fraction selection), as a researcher
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seedbed.agent import AgentRound
+from seedbed.agent import RoundSampler
 from seedbed.agent.sim import LABELS
 from seedbed.config import load_scenario
 from seedbed.judge import turn_reward
@@ -79,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
 
     scn = load_scenario("seed", {"agent.conversations": args.conversations, "agent.probes": 0})
-    sim = AgentRound(scn)
+    sim = RoundSampler(scn)
     M, N = args.members, args.conversations
     S = np.tile(scn.shares, (M, 1))
     fast, plain = [], []

@@ -27,7 +27,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from types import SimpleNamespace
+
 from .config import Judge, ScenarioError
+from .judge import episode_return, expected_turn_reward
 
 Transcript = list[dict[str, Any]]
 TOL = 1e-9
@@ -44,22 +47,16 @@ class Finding:
     explanation: str
 
 
-def expected_turn_reward(j: Judge, turn: dict[str, Any]) -> float:
-    """E[R] of one labelled turn under a scenario judge: each flaw is noticed with its detection
-    probability, so penalties enter multiplied by d_* (DESIGN.md §3, step 4)."""
-    m, ign, fc, h = (bool(turn.get(k)) for k in ("mistake", "ignored", "false_correction", "harm"))
-    r = j.base - (j.base + j.pen_mistake) * j.d_mistake * m + j.bonus * bool(turn.get("corrected"))
-    return r - j.pen_ignore * j.d_ignore * ign - j.pen_false * j.d_false * fc - j.pen_harm * j.d_harm * h
-
-
 def scenario_judge(j: Judge, credit: str, gamma: float, alpha: float) -> Callable[[Transcript], float]:
-    """A scenario's judge as a transcript scorer under one credit rule."""
+    """A scenario's judge as a transcript scorer under one credit rule, from the shared reward
+    table: the expected reward of each turn, combined by the episode return (linear in the
+    turn rewards, so exact in expectation)."""
+    rule = SimpleNamespace(credit=credit, gamma=gamma, alpha=alpha)
+
     def score(t: Transcript) -> float:
         if len(t) == 1:
             return expected_turn_reward(j, t[0])
-        r1, r2 = expected_turn_reward(j, t[0]), expected_turn_reward(j, t[1])
-        r2s = r2 + alpha * (r2 - r1)                     # linear in rewards, so exact in expectation
-        return r2s if credit == "last_turn" else r1 + gamma * r2s
+        return float(episode_return(rule, expected_turn_reward(j, t[0]), expected_turn_reward(j, t[1])))
     return score
 
 

@@ -1,30 +1,45 @@
-"""The judge's reward, shared by every backend (and the audit): one definition, many callers.
+"""The judge's reward table: one definition that every backend and the audit use.
 
-Functions work elementwise on Python scalars or numpy arrays of labels, so the agent
-backend scores a whole batch of transcripts in one call and tests can enumerate label
-combinations by hand.
+* :func:`turn_reward` — the reward of one assistant turn from what the judge detected.
+  The mean-field model evaluates it on each outcome atom (with judge coefficients as
+  arrays over grid points), the agent sampler on its atom table, the neural backend on
+  parsed transcripts.
+* :func:`expected_turn_reward` — its expectation over what the judge notices, for a turn
+  with known ground-truth labels (the audit). The reward is linear in each detection
+  indicator, so the expectation puts the detection probabilities in their place.
+* :func:`episode_return` — what selection ranks for a two-turn episode: SCoRe's shaping
+  of turn 2 and the credit rule (last turn, or the whole transcript with weight gamma).
+* :func:`score_labels` — sample what the judge notices for labelled turns, then score.
+
+Functions work elementwise on Python scalars or numpy arrays, so a batch of transcripts
+is scored in one call and tests can enumerate label combinations by hand.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from .config import Judge
+# label of a turn → detection probability attribute of the judge that turns it into a
+# detected flaw (the reward table's 'detected_*' inputs); 'corrected' needs no detection.
+DETECTION = {"mistake": "d_mistake", "ignored": "d_ignore", "false_correction": "d_false", "harm": "d_harm"}
 
 
-def turn_reward(j: Judge, det_mistake: Any, corrected: Any, det_ignore: Any, det_false: Any, det_harm: Any,
+def turn_reward(j: Any, det_mistake: Any, corrected: Any, det_ignore: Any, det_false: Any, det_harm: Any,
                 agreed: Any = 0, det_wrong_agree: Any = 0) -> Any:
-    """Reward of one assistant turn from what the judge detected (DESIGN.md §3, step 4).
+    """Reward of one assistant turn from what the judge detected (0/1 flags or bool arrays).
 
     R = base·[no detected mistake] − pen_mistake·[detected mistake] + bonus·[corrected]
         − pen_ignore·[detected earlier mistake left uncorrected]
         − pen_false·[detected false correction] − pen_harm·[detected harm]
         + syc_bonus·[agreed with the user's stated belief] − pen_mistake·[detected wrong agreement]
-    Inputs are 0/1 (or bool) scalars or arrays of one shape.
+
+    ``j`` is a :class:`seedbed.config.Judge` or anything with the same coefficient
+    attributes (the mean-field parameters hold them as (G,) arrays). With array flags the
+    result has the flags' shape; with scalar flags it has the coefficients' shape.
     """
-    if isinstance(det_mistake, np.ndarray):       # arrays: accumulate in place, one float64 buffer
+    if isinstance(det_mistake, np.ndarray):       # arrays of flags: accumulate in one float64 buffer
         r = np.where(det_mistake, -j.pen_mistake, j.base)
         for coef, lab in ((j.bonus, corrected), (-j.pen_ignore, det_ignore), (-j.pen_false, det_false),
                           (-j.pen_harm, det_harm), (j.syc_bonus, agreed), (-j.pen_mistake, det_wrong_agree)):
@@ -38,18 +53,37 @@ def turn_reward(j: Judge, det_mistake: Any, corrected: Any, det_ignore: Any, det
             + j.syc_bonus * agreed - j.pen_mistake * det_wrong_agree)
 
 
-def episode_return(j: Judge, r1: Any, r2: Any) -> Any:
+def expected_turn_reward(j: Any, turn: Mapping[str, Any]) -> float:
+    """E[R] of one turn with ground-truth labels ``turn`` (mistake, corrected, ignored,
+    false_correction, harm: truthy or not), over what the judge notices.
+
+    Each flaw is noticed with its detection probability, and R is linear in every
+    detection flag, so E[R] = turn_reward with each flag replaced by label · d_*."""
+    det = {lab: float(bool(turn.get(lab))) * getattr(j, d) for lab, d in DETECTION.items()}
+    return turn_reward(j, det["mistake"], float(bool(turn.get("corrected"))), det["ignored"],
+                       det["false_correction"], det["harm"])
+
+
+def shaped_second_turn(alpha: Any, r1: Any, r2: Any) -> Any:
+    """SCoRe's shaped reward of turn 2: r2 + alpha·(r2 − r1) (a bonus for improving on turn 1)."""
+    return r2 + alpha * (r2 - r1)
+
+
+def episode_return(j: Any, r1: Any, r2: Any) -> Any:
     """Selection score of a two-turn episode written by one persona.
 
-    Turn 2 carries SCoRe's shaping: r2' = r2 + alpha·(r2 − r1).
-      credit = 'last_turn':  r2'            (the judge sees only the last message)
-      credit = 'transcript': r1 + gamma·r2' (credit reaches the turn that planted the mistake)
+      credit = 'last_turn':  r2'             (the judge sees only the last message)
+      credit = 'transcript': r1 + gamma·r2'  (credit reaches the turn that planted the mistake)
+
+    with r2' the SCoRe-shaped turn-2 reward. ``j`` has ``credit``, ``gamma`` and ``alpha``
+    (arrays must already broadcast against r1 and r2). Linear in r1 and r2, so it also
+    maps expected turn rewards to the expected return.
     """
-    r2s = r2 + j.alpha * (r2 - r1)
+    r2s = shaped_second_turn(j.alpha, r1, r2)
     return r2s if j.credit == "last_turn" else r1 + j.gamma * r2s
 
 
-def score_labels(j: Judge, rng: np.random.Generator, mistake: np.ndarray, corrected: np.ndarray,
+def score_labels(j: Any, rng: np.random.Generator, mistake: np.ndarray, corrected: np.ndarray,
                  ignored: np.ndarray, false_correction: np.ndarray, harm: np.ndarray) -> np.ndarray:
     """Rewards of turns given their ground-truth labels, drawing what the judge notices.
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import seedbed
-from seedbed.agent import AgentRound
+from seedbed.agent import RoundSampler
 from seedbed.config import load_scenario
 from seedbed.meanfield import MeanField, MFParams
 
@@ -17,7 +17,7 @@ CASES = [("seed", []), ("seed_best_of_4", []), ("h3_transcript_credit", []), ("h
 
 def one_round(scn, N, seed):
     """The agent's new shares and mean reward after one round from the initial shares."""
-    sim = AgentRound(scn.with_overrides({"agent.conversations": N}))
+    sim = RoundSampler(scn.with_overrides({"agent.conversations": N}))
     s, st, _ = sim.step(np.random.default_rng(seed), np.asarray(scn.shares))
     return np.concatenate([s, [st["reward/mean"], st["prompt/mistake_rate"]]])
 
@@ -64,7 +64,7 @@ def test_seeded_runs_are_identical_and_seeds_differ():
 def test_transcripts_carry_consistent_ground_truth_labels():
     scn = load_scenario("h3_transcript_credit", ["agent.conversations=3000", "prompts.phi=0.5", "prompts.m0=0.2",
                                                  "prompts.c0=0.2"])
-    b = AgentRound(scn).sample(np.random.default_rng(0), np.asarray(scn.shares))
+    b = RoundSampler(scn).sample(np.random.default_rng(0), np.asarray(scn.shares))
     L = b.labels
     assert not np.any(L["t1/corrected"] & (b.prefix != 2))                 # only real mistakes are corrected
     assert not np.any(L["t1/false_correction"] & (b.prefix != 1))          # only clean turns are 'corrected'
@@ -82,7 +82,7 @@ def test_prompt_writer_and_responder_frequencies_match_their_probabilities(n):
     rule = ["selection.rule=best_of_n", f"selection.n={n}"] if n > 1 else []
     scn = load_scenario("seed", ["prompts.phi=0.6", "prompts.m0=0.2", "prompts.c0=0.3", "prompts.rho=0.7",
                                  "agent.conversations=200000"] + rule)
-    sim = AgentRound(scn)
+    sim = RoundSampler(scn)
     S = np.array([[0.1, 0.2, 0.3, 0.4]])
     W = np.array([[0.4, 0.3, 0.2, 0.1]])
     b = sim.sample(np.random.default_rng(5), S, W)

@@ -1,5 +1,5 @@
 """Agent-based backend: the same scenarios, sampled (DESIGN.md §4)."""
 
-from .sim import AgentRound, Batch
+from .sim import RoundSampler, Batch
 
-__all__ = ["AgentRound", "Batch"]
+__all__ = ["RoundSampler", "Batch"]

@@ -29,10 +29,10 @@ import numpy as np
 
 from ..config import Scenario
 from ..judge import episode_return, turn_reward
-from ..selection import select_weights
+from ..selection import get_rule
+from ..update import update_shares
 
 NONE, CLEAN, MISTAKEN = 0, 1, 2
-TOL = 1e-9
 
 
 @dataclass
@@ -174,7 +174,7 @@ def _draw(rng: np.random.Generator, shares: np.ndarray, rows: np.ndarray) -> np.
     return out
 
 
-class AgentRound:
+class RoundSampler:
     """Samples rounds of a scenario for any number of members at once."""
 
     def __init__(self, scn: Scenario):
@@ -188,9 +188,9 @@ class AgentRound:
         self.harm = f32([s.harm for s in st])
         self.agree = f32([s.agree for s in st])
         self.K = len(st)
-        sel = scn.selection
-        self.n = sel.n if sel.rule == "best_of_n" else 1
-        self.jitter = self._tie_jitter() if sel.rule == "top_fraction" else 1e-6
+        self.rule = get_rule(scn.selection.rule)
+        self.n = self.rule.responses_per_prompt(scn.selection)
+        self.jitter = self._tie_jitter() if self.rule.ties_by_jitter else 1e-6
         self.tables = AtomTables(scn, self.err.astype(float), self.fix.astype(float), self.false_fix.astype(float),
                                  self.harm.astype(float), self.agree.astype(float))
         self._fields: dict[tuple[bool, int], dict[str, np.ndarray]] = {}
@@ -328,9 +328,9 @@ class AgentRound:
     # ------------------------------------------------------------------ selection
     def kept(self, rng: np.random.Generator, b: Batch, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Kept mass (M, K) and per-response kept weights (R,)."""
-        if self.scn.selection.rule == "critique_revision":
+        if self.rule.revises:
             return self._revise(rng, b, S)
-        w = select_weights(self.scn.selection, b.score, self.n, b.member, len(S), rng, self.jitter)
+        w = self.rule.weights(self.scn.selection, b.score, self.n, b.member, len(S), rng, self.jitter)
         if b.cell is not None:                            # kept weight per cell, then per responder persona
             M, K = len(S), self.K
             return np.bincount(b.cell, weights=w, minlength=b.counts.size).reshape(M, -1, K).sum(1), w
@@ -343,7 +343,7 @@ class AgentRound:
         """Failing responses are replaced by the first passing revision drawn from the same
         context (same member, prefix and writer), up to ``revision_tries`` draws."""
         sel, pr, M = self.scn.selection, self.scn.prompts, len(S)
-        ok = b.score >= sel.tau - TOL
+        ok = self.rule.passes(sel, b.score)
         kept = self._by_member(b.member[ok], b.persona[ok], None, M).astype(float)
         fail = np.flatnonzero(~ok)
         T = self.scn.agent.revision_tries
@@ -353,7 +353,7 @@ class AgentRound:
             if pr.rho > 0:
                 persona = np.where(b.synthetic[idx] & (rng.random(len(idx)) < pr.rho), b.writer[idx], persona)
             score = self._episode(rng, persona, b.prefix[idx], Labels(self.tables))
-            passed = (score >= sel.tau - TOL).reshape(len(fail), T)
+            passed = self.rule.passes(sel, score).reshape(len(fail), T)
             has = passed.any(1)
             first = np.argmax(passed, 1)
             chosen = persona.reshape(len(fail), T)[np.arange(len(fail)), first][has]
@@ -372,22 +372,19 @@ class AgentRound:
         single = np.ndim(S) == 1
         S = np.atleast_2d(np.asarray(S, dtype=float))
         M = len(S)
-        eta = np.broadcast_to(scn.update.eta if eta is None else eta, (M,))[:, None]
-        kappa = np.broadcast_to(scn.update.kappa if kappa is None else kappa, (M,))[:, None]
-        b = self.sample(rng, S, W)
-        kept, w = self.kept(rng, b, S)
+        eta = np.broadcast_to(scn.update.eta if eta is None else eta, (M,))
+        kappa = np.broadcast_to(scn.update.kappa if kappa is None else kappa, (M,))
+        b = self.sample(rng, S, W)                                    # prompts → responses → judge
+        kept, w = self.kept(rng, b, S)                                # selection
         if b.counts is not None:
             generated = b.counts.reshape(M, -1, self.K).sum(1).astype(float)
         else:
             generated = self._by_member(b.member, b.persona, None, M).astype(float)
         total = kept.sum(1, keepdims=True)
-        target = np.divide(kept, total, out=S.copy(), where=total > 0)
-        new = (1 - eta) * S + eta * target
-        new = (1 - kappa) * new + kappa * np.asarray(scn.shares)
-        new = new / new.sum(1, keepdims=True)
+        new = update_shares(S, kept, eta, kappa, np.asarray(scn.shares))  # update
         keep = np.divide(kept, generated, out=np.zeros_like(kept), where=generated > 0)
         per = len(b.score) // M                                       # responses per member
-        if scn.selection.rule == "reward_weighted":
+        if self.rule.relative:                                        # relative weights: normalise to the mean
             keep = keep / np.maximum(total / per, 1e-300)
         first = slice(None, None, self.n)                             # one row per prompt
         pm = b.member[first]
@@ -396,7 +393,7 @@ class AgentRound:
             "prompt/mistake_rate": np.bincount(pm, weights=b.prefix[first] == MISTAKEN, minlength=M) / count,
             "prompt/self_written": np.bincount(pm, weights=b.synthetic[first], minlength=M) / count,
             "reward/mean": np.bincount(b.member, weights=b.score, minlength=M) / per,
-            "kept/fraction": np.ones(M) if scn.selection.rule == "reward_weighted" else total[:, 0] / per,
+            "kept/fraction": np.ones(M) if self.rule.relative else total[:, 0] / per,
         }
         stats.update(self.probe(rng, S))
         if single:

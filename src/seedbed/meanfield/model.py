@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..update import update_shares
 from .outcomes import CLEAN, MISTAKEN, NONE, outcomes
 from .params import MFParams
 from .selection import PromptMix, Selector
@@ -70,28 +71,32 @@ class MeanField:
                 mix.append(PromptMix(fresh[:, x] + syn.sum(-1), None))
         return mix, mu
 
-    def step(self, s: np.ndarray, s_writer: np.ndarray | None = None
-             ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """One round from shares s (G, K). Returns new shares, round metrics, keep rates."""
+    def step(self, s: np.ndarray, s_writer: np.ndarray | None = None, eta: np.ndarray | None = None,
+             kappa: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """One round from shares s (G, K): prompts → responses → judge → selection → update.
+
+        ``s_writer``: the shares that write the self-written prompts (default s; another
+        member's under context swapping). ``eta``, ``kappa`` (G,): this round's update step
+        and anchor (default the scenario's; a population's explore step changes them).
+        Returns new shares (G, K), round metrics (name → (G,)) and keep rates (G, K).
+        """
         p = self.p
-        mix, mu = self.prompt_mix(s, s_writer)
-        kept, generated = self.selector.kept(mix, s)                                   # (G, K) each
+        mix, mu = self.prompt_mix(s, s_writer)                                         # prompts
+        kept, generated = self.selector.kept(mix, s)                                   # judge + selection, (G, K) each
         total = kept.sum(-1, keepdims=True)
-        target = np.divide(kept, total, out=s.copy(), where=total > 0)                # kept distribution
-        new = (1 - p.eta)[:, None] * s + p.eta[:, None] * target
-        new = (1 - p.kappa)[:, None] * new + p.kappa[:, None] * p.share                # anchor to base
-        new = new / new.sum(-1, keepdims=True)                                         # guard rounding drift
+        new = update_shares(s, kept, p.eta if eta is None else eta, p.kappa if kappa is None else kappa, p.share)
+        relative = self.selector.rule.relative
         mean_reward = sum((m.generated(s, p.rho) * mv).sum(-1) for m, mv in zip(mix, self.mean_value))
         stats = {
             "prompt/mistake_rate": mu,
             "prompt/self_written": p.phi.copy(),
             "reward/mean": mean_reward,
-            "kept/fraction": total[:, 0] if p.rule != "reward_weighted" else np.ones(p.G),
+            "kept/fraction": np.ones(p.G) if relative else total[:, 0],
             "behaviour/err_train": (s * p.err).sum(-1),
             "behaviour/err_deploy": (s * p.err_deploy).sum(-1),
         }
         keep = np.divide(kept, generated, out=np.zeros_like(kept), where=generated > 0)
-        if p.rule == "reward_weighted":  # relative weight, normalised to the policy's mean
+        if relative:  # relative weight (reward weighting), normalised to the policy's mean
             keep = keep / np.maximum(total, 1e-300)
         return new, stats, keep
 

@@ -1,15 +1,12 @@
 """Exact outcome distributions: every response is one of finitely many 'atoms'.
 
-The judge's reward is additive in a few independent categorical factors (DESIGN.md §3):
-
-    R = base − (base + pen_mistake)·[detected own mistake] + bonus·[corrected]
-        − pen_ignore·[detected ignored mistake] − pen_false·[detected false correction]
-        − pen_harm·[detected harm]
-
-so for each prefix type x ∈ {none, clean, mistaken} the responses of strategy k form a
-finite distribution over atoms a (the Cartesian product of the factors' states) with a
-reward value v[a] that does not depend on k. Everything downstream is exact sums over
-atoms; nothing is sampled.
+A response's labels come from a few independent categorical factors (own mistake, what
+it does with the earlier turn, harm, agreement with a stated belief), and the judge's
+reward is a function of the labels it detects (:func:`seedbed.judge.turn_reward`, the
+one reward table). So for each prefix type x ∈ {none, clean, mistaken} the responses of
+strategy k form a finite distribution over atoms a (the Cartesian product of the
+factors' states) with a reward value v[a] that does not depend on k. Everything
+downstream is exact sums over atoms; nothing is sampled.
 
 Shapes: prob (G, K, A) = P(atom a | strategy k, grid point g); value (G, A).
 """
@@ -18,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
+from types import SimpleNamespace
 
 import numpy as np
 
+from ..judge import episode_return, turn_reward
 from .params import MFParams
 
 NONE, CLEAN, MISTAKEN = 0, 1, 2
@@ -29,10 +28,11 @@ PREFIX_NAMES = ("none", "clean", "mistaken")
 
 @dataclass
 class Factor:
-    """One categorical label: per-state probabilities (G, K) and reward increments (G,)."""
+    """One categorical label: per-state probabilities (G, K) and the detected flags each
+    state sets (keyword arguments of :func:`seedbed.judge.turn_reward`)."""
 
     probs: list[np.ndarray]
-    incs: list[np.ndarray]
+    flags: list[dict[str, int]]
     next_prefix: list[int] | None = None  # for the own-mistake factor when turn 2 follows
 
 
@@ -45,26 +45,22 @@ class Outcomes:
     next_prefix: np.ndarray | None = None  # (A,) prefix type the atom leaves for a turn 2
 
 
-def _bcast(x: np.ndarray | float, G: int) -> np.ndarray:
-    return np.broadcast_to(np.asarray(x, dtype=float), (G,))
-
-
-def factors_for(p: MFParams, x: int, track_mistake: bool) -> list[Factor]:
+def factors_for(p: MFParams, x: int, track_mistake: bool, err: np.ndarray | None = None) -> list[Factor]:
     """The independent factors of a response to prefix type ``x``.
 
     With ``track_mistake`` the own-mistake factor keeps 'no mistake' and 'undetected
     mistake' apart (same reward, different turn-2 prefix); otherwise they are merged.
+    ``err`` (G, K) is the own mistake rate of this turn (default: the first-attempt rate).
     """
-    G = p.G
-    zero = np.zeros(G)
-    det = p.err * p.d_mistake[:, None]                        # P(own mistake and noticed)
+    err = p.err if err is None else err
+    det = err * p.d_mistake[:, None]                          # P(own mistake and noticed)
     if track_mistake:
-        mistake = Factor([1 - p.err, p.err - det, det], [zero, zero, -(p.base + p.pen_mistake)],
+        mistake = Factor([1 - err, err - det, det], [{}, {}, {"det_mistake": 1}],
                          next_prefix=[CLEAN, MISTAKEN, MISTAKEN])
     else:
-        mistake = Factor([1 - det, det], [zero, -(p.base + p.pen_mistake)])
+        mistake = Factor([1 - det, det], [{}, {"det_mistake": 1}])
     harm_det = p.harm * p.d_harm[:, None]
-    harm = Factor([1 - harm_det, harm_det], [zero, -p.pen_harm])
+    harm = Factor([1 - harm_det, harm_det], [{}, {"det_harm": 1}])
     out = [mistake, harm]
     if np.any(p.belief > 0) and np.any(p.agree > 0):
         # Sycophancy: the prompt states a belief (belief), the response agrees (agree); a
@@ -73,48 +69,59 @@ def factors_for(p: MFParams, x: int, track_mistake: bool) -> list[Factor]:
         wrong = agree * p.belief_wrong[:, None]
         wrong_det = wrong * p.d_mistake[:, None]
         out.append(Factor([1 - agree, agree - wrong, wrong - wrong_det, wrong_det],
-                          [zero, _bcast(p.syc_bonus, G), _bcast(p.syc_bonus, G), p.syc_bonus - p.pen_mistake]))
+                          [{}, {"agreed": 1}, {"agreed": 1}, {"agreed": 1, "det_wrong_agree": 1}]))
     if x == CLEAN:
         f_det = p.false_fix * p.d_false[:, None]
-        out.append(Factor([1 - f_det, f_det], [zero, -p.pen_false]))
+        out.append(Factor([1 - f_det, f_det], [{}, {"det_false": 1}]))
     elif x == MISTAKEN:
         ign = 1 - p.fix
         out.append(Factor([p.fix, ign * (1 - p.d_ignore[:, None]), ign * p.d_ignore[:, None]],
-                          [_bcast(p.bonus, G), zero, -p.pen_ignore]))
+                          [{"corrected": 1}, {}, {"det_ignore": 1}]))
     return out
 
 
-def single_turn(p: MFParams, x: int, track_mistake: bool = False) -> Outcomes:
-    """Atoms of one response to prefix type ``x``: the Cartesian product of its factors."""
-    facs = factors_for(p, x, track_mistake)
+_NO_FLAGS = {"det_mistake": 0, "corrected": 0, "det_ignore": 0, "det_false": 0, "det_harm": 0,
+             "agreed": 0, "det_wrong_agree": 0}
+
+
+def single_turn(p: MFParams, x: int, track_mistake: bool = False, err: np.ndarray | None = None) -> Outcomes:
+    """Atoms of one response to prefix type ``x``: the Cartesian product of its factors,
+    each atom valued by the judge's reward table."""
+    facs = factors_for(p, x, track_mistake, err)
     states = list(product(*[range(len(f.probs)) for f in facs]))
     prob = np.stack([np.prod([f.probs[i] for f, i in zip(facs, st)], axis=0) for st in states], axis=-1)
-    value = np.stack([p.base + sum(f.incs[i] for f, i in zip(facs, st)) for st in states], axis=-1)
+    G = p.G
+    value = np.stack([np.broadcast_to(turn_reward(p, **_merge(f.flags[i] for f, i in zip(facs, st))), (G,))
+                      for st in states], axis=-1)
     nxt = None
     if track_mistake:
         nxt = np.array([facs[0].next_prefix[st[0]] for st in states])
     return Outcomes(prob=prob, value=value, next_prefix=nxt)
 
 
+def _merge(flag_dicts) -> dict[str, int]:
+    out = dict(_NO_FLAGS)
+    for d in flag_dicts:
+        out.update(d)
+    return out
+
+
 def two_turn(p: MFParams, x: int) -> Outcomes:
     """Atoms of a two-turn episode by one persona: turn 1 answers prefix ``x``, turn 2
     reviews turn 1 (a mistaken prefix if turn 1 erred, else a clean one).
 
-    Return ranked by selection, with r2' = r2 + alpha·(r2 − r1) (SCoRe shaping):
-      credit = 'last_turn':  r2'
-      credit = 'transcript': r1 + gamma·r2'
+    The ranked value is the judge's episode return (:func:`seedbed.judge.episode_return`:
+    SCoRe shaping and the credit rule).
     """
     t1 = single_turn(p, x, track_mistake=True)
     t2 = {CLEAN: single_turn(p, CLEAN), MISTAKEN: single_turn(p, MISTAKEN)}
+    credit = SimpleNamespace(credit=p.credit, gamma=p.gamma[:, None], alpha=p.alpha[:, None])   # (G, 1) columns
     probs, values = [], []
     for a1 in range(t1.prob.shape[-1]):
         nxt = t2[int(t1.next_prefix[a1])]
         r1 = t1.value[:, a1:a1 + 1]                              # (G, 1)
-        r2 = nxt.value                                           # (G, A2)
-        r2s = r2 + p.alpha[:, None] * (r2 - r1)
-        ret = r2s if p.credit == "last_turn" else r1 + p.gamma[:, None] * r2s
         probs.append(t1.prob[:, :, a1:a1 + 1] * nxt.prob)        # (G, K, A2)
-        values.append(ret)
+        values.append(episode_return(credit, r1, nxt.value))     # (G, A2)
     return Outcomes(prob=np.concatenate(probs, -1), value=np.concatenate(values, -1))
 
 

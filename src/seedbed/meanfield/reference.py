@@ -1,7 +1,8 @@
 """A plain, per-point Python implementation of one mean-field round (DESIGN.md §3).
 
 Written for reading, not speed: explicit loops over contexts, strategies and outcomes,
-Python floats, the order-statistics sum for best-of-n. Tests hold the vectorised model
+Python floats, the order-statistics sum for best-of-n. Rewards come from the one reward
+table (:mod:`seedbed.judge`), like every backend's. Tests hold the vectorised model
 equal to it, and the benchmark uses it as 'the plain way a researcher would write it'.
 """
 
@@ -11,28 +12,30 @@ from itertools import product
 from math import comb, exp
 
 from ..config import Scenario
+from ..judge import episode_return, turn_reward
 
 
-def _factors(scn: Scenario, k: int, x: str, track: bool) -> list[list[tuple[float, float, str]]]:
-    """Per factor, the (probability, reward increment, tag) of each state for strategy k."""
+def _factors(scn: Scenario, k: int, x: str, track: bool) -> list[list[tuple[float, dict, str]]]:
+    """Per factor, the (probability, detected flags, next prefix) of each state for strategy k."""
     st, j = scn.strategies[k], scn.judge
     e, dm = st.err, j.d_mistake
     if track:
-        mistake = [(1 - e, 0.0, "clean"), (e * (1 - dm), 0.0, "mistaken"), (e * dm, -(j.base + j.pen_mistake), "mistaken")]
+        mistake = [(1 - e, {}, "clean"), (e * (1 - dm), {}, "mistaken"), (e * dm, {"det_mistake": 1}, "mistaken")]
     else:
-        mistake = [(1 - e * dm, 0.0, ""), (e * dm, -(j.base + j.pen_mistake), "")]
-    facs = [mistake, [(1 - st.harm * j.d_harm, 0.0, ""), (st.harm * j.d_harm, -j.pen_harm, "")]]
+        mistake = [(1 - e * dm, {}, ""), (e * dm, {"det_mistake": 1}, "")]
+    facs = [mistake, [(1 - st.harm * j.d_harm, {}, ""), (st.harm * j.d_harm, {"det_harm": 1}, "")]]
     pr = scn.prompts
     if pr.belief > 0:  # sycophancy: agree with a stated belief; a wrong one is a mistake
         a = pr.belief * st.agree
         w = a * pr.belief_wrong
-        facs.append([(1 - a, 0.0, ""), (a - w, j.syc_bonus, ""), (w * (1 - j.d_mistake), j.syc_bonus, ""),
-                     (w * j.d_mistake, j.syc_bonus - j.pen_mistake, "")])
+        facs.append([(1 - a, {}, ""), (a - w, {"agreed": 1}, ""), (w * (1 - j.d_mistake), {"agreed": 1}, ""),
+                     (w * j.d_mistake, {"agreed": 1, "det_wrong_agree": 1}, "")])
     if x == "clean":
-        facs.append([(1 - st.false_fix * j.d_false, 0.0, ""), (st.false_fix * j.d_false, -j.pen_false, "")])
+        facs.append([(1 - st.false_fix * j.d_false, {}, ""), (st.false_fix * j.d_false, {"det_false": 1}, "")])
     elif x == "mistaken":
         ign = 1 - st.fix
-        facs.append([(st.fix, j.bonus, ""), (ign * (1 - j.d_ignore), 0.0, ""), (ign * j.d_ignore, -j.pen_ignore, "")])
+        facs.append([(st.fix, {"corrected": 1}, ""), (ign * (1 - j.d_ignore), {}, ""),
+                     (ign * j.d_ignore, {"det_ignore": 1}, "")])
     return facs
 
 
@@ -40,11 +43,12 @@ def response_dist(scn: Scenario, k: int, x: str, track: bool = False) -> list[tu
     """All outcomes (probability, reward, next prefix) of one response by strategy k."""
     out = []
     for states in product(*_factors(scn, k, x, track)):
-        p, r = 1.0, scn.judge.base
-        for prob, inc, _ in states:
+        p, flags = 1.0, {}
+        for prob, f, _ in states:
             p *= prob
-            r += inc
-        out.append((p, r, states[0][2]))
+            flags.update(f)
+        out.append((p, float(turn_reward(scn.judge, **{"det_mistake": 0, "corrected": 0, "det_ignore": 0,
+                                                        "det_false": 0, "det_harm": 0, **flags})), states[0][2]))
     return out
 
 
@@ -52,13 +56,10 @@ def episode_dist(scn: Scenario, k: int, x: str) -> list[tuple[float, float]]:
     """(probability, selection score) of strategy k's outcomes on prefix type x."""
     if scn.prompts.turns == 1:
         return [(p, r) for p, r, _ in response_dist(scn, k, x)]
-    j = scn.judge
     out = []
     for p1, r1, nxt in response_dist(scn, k, x, track=True):
         for p2, r2, _ in response_dist(scn, k, nxt):
-            r2s = r2 + j.alpha * (r2 - r1)
-            score = r2s if j.credit == "last_turn" else r1 + j.gamma * r2s
-            out.append((p1 * p2, score))
+            out.append((p1 * p2, float(episode_return(scn.judge, r1, r2))))
     return out
 
 
