@@ -1,7 +1,7 @@
 """Benchmark: a 200 × 200 phase diagram, 100 rounds, best-of-4, on scenarios/seed.toml.
 
 Measured side by side in one run:
-  seedbed   — seedbed.sweeps.evaluate_grid (vectorised over the grid; split over up to 2
+  seedbed   — seedbed.runner.final_grid (vectorised over the grid; split over up to 2
               processes for large grids), median of --repeats runs;
   plain     — the per-point Python loop over the same equations
               (seedbed.meanfield.reference: loops over contexts, strategies, outcomes),
@@ -28,7 +28,7 @@ import numpy as np
 
 from seedbed.config import load_scenario
 from seedbed.meanfield import reference
-from seedbed.sweeps import evaluate_grid
+from seedbed.runner import final_grid as evaluate_grid
 
 
 def main() -> None:

@@ -6,24 +6,28 @@ import numpy as np
 import pytest
 
 import seedbed
-from seedbed.backends import run_agent, run_meanfield
+from seedbed.backends import Repetition
 from seedbed.config import load_scenario
+from seedbed.lineage import Lineage, lineage_table, read_lineage
 from seedbed.metrics import Rows
-from seedbed.population import Lineage, explore, lineage_table, read_lineage, run_members
+from seedbed.population import explore, run_members
+from seedbed.runner import run_repetition
 
 
-@pytest.mark.parametrize("backend", [run_meanfield, run_agent])
+def _rep(scn, seed=0, lineage=None):
+    return Repetition(scn, "scenario", seed, Rows(), lineage)
+
+
+@pytest.mark.parametrize("backend", ["meanfield", "agent"])
 def test_lineage_log_replays_to_the_same_population(tmp_path, backend):
     scn = load_scenario("h2_population", ["rounds=17", "agent.conversations=300", "agent.probes=100"])
     log = Lineage(tmp_path / "lineage.jsonl")
-    rows = Rows()
-    backend(scn, "scenario", 7, rows, None, log)
+    rows = run_repetition(scn, backend, 7, lineage=log)
     events = read_lineage(tmp_path / "lineage.jsonl")
     assert events == log.events and sum(e["event"] == "exploit" for e in events) == 2 * 4  # rounds 4, 8, 12, 16
     # A replay takes parents and explored values from the log instead of drawing them.
-    replay_rows = Rows()
-    backend(scn, "scenario", 7, replay_rows, None, Lineage(), schedule=events)
-    assert rows.table().equals(replay_rows.table())
+    replay_rows = run_repetition(scn, backend, 7, schedule=events, lineage=Lineage())
+    assert rows.equals(replay_rows)
     t = lineage_table(events)
     assert t.num_rows == 8 and set(t.column_names) >= {"round", "member", "parent", "parent_fitness"}
     assert all(p >= m for p, m in zip(t["parent_fitness"].to_pylist(), t["member_fitness"].to_pylist()))
@@ -37,14 +41,14 @@ def test_context_swapping_never_trains_a_member_on_its_own_prompts():
         seen.append((S.copy(), writer.copy()))
         return S, {"reward/mean": np.arange(len(S), dtype=float)}, np.ones_like(S)
 
-    run_members(scn, step, "scenario", 0, Rows())
+    run_members(_rep(scn), step)
     M = scn.population.members
     for S, writer in seen:
         for m in range(M):
             np.testing.assert_array_equal(writer[m], S[(m + 1) % M])   # written by member m + 1
     # Without swapping each member writes its own prompts.
     seen.clear()
-    run_members(scn.with_overrides({"population.context_swap": False}), step, "scenario", 0, Rows())
+    run_members(_rep(scn.with_overrides({"population.context_swap": False})), step)
     assert all(np.array_equal(S, w) for S, w in seen)
 
 
@@ -55,7 +59,7 @@ def test_exploit_copies_top_members_into_the_bottom():
     def step(S, writer, configs, r):  # fitness = member index: the top quarter is 6, 7
         return S, {"reward/mean": np.arange(len(S), dtype=float)}, np.ones_like(S)
 
-    run_members(scn, step, "scenario", 0, Rows(), log)
+    run_members(_rep(scn, lineage=log), step)
     ex = [e for e in log.events if e["event"] == "exploit"]
     assert sorted(e["member"] for e in ex) == [0, 1] and all(e["parent"] in (6, 7) for e in ex)
 

@@ -17,7 +17,7 @@ from seedbed import rundir
 from seedbed.backends import get_backend
 from seedbed.config import ScenarioError, load_scenario
 from seedbed.metrics import Rows, final_values
-from seedbed.population import Lineage, lineage_table, read_lineage
+from seedbed.lineage import Lineage, lineage_table, read_lineage
 
 from .neural.test_neural import TINY
 

@@ -1,49 +1,84 @@
-"""Backends: what executes a scenario. Each is a function registered by name.
+"""Backends: what executes a pipeline scenario. Each is registered by name in :data:`BACKENDS`.
 
-A backend advances all population members by one round; the loop around it (rounds,
-members, context swapping, exploit/explore, lineage, tidy rows) is shared and lives in
-:mod:`seedbed.population`. The mean-field backend is exact per member; the agent
-backend samples, with one generator per (seed, round, member) split from the root seed.
+A backend runs one :class:`Repetition` (one arm × seed of a run): it advances all
+population members round by round, usually through the shared loop
+:func:`seedbed.population.run_members`, and appends tidy rows and lineage events to the
+repetition's collectors. The runner (:mod:`seedbed.runner`) is the only caller; nothing
+above it names a backend class.
+
+Built-ins (imported on first use): ``meanfield`` (:mod:`seedbed.meanfield.backend`, exact),
+``agent`` (:mod:`seedbed.agent.backend`, sampled conversations), ``neural``
+(:mod:`seedbed.neural.backend`, a real transformer).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import numpy as np
 
-from .config import Scenario, ScenarioError
+from .config import Scenario
 from .metrics import Rows
-from .population import Lineage, run_members
+from .registry import Registry
+from .seeds import Streams
+
+ProgressFn = Callable[[int, dict[str, float]], None]
 
 
-class Backend(Protocol):
-    def __call__(self, scn: Scenario, arm: str, seed: int, rows: Rows,
-                 progress: Callable[[int, dict[str, float]], None] | None = None,
-                 lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-                 workdir: Path | None = None, executor: str = "local", address: str | None = None,
-                 workers: int | None = None) -> None: ...
+@dataclass
+class Repetition:
+    """One arm × seed of a run: the scenario as that arm runs it (rounds resolved for the
+    backend, ``seed`` set), where its rows and lineage go, and how to execute it."""
+
+    scenario: Scenario
+    arm: str                               # "scenario" or "control"
+    seed: int                              # the repetition seed (the 'seed' column of the rows)
+    rows: Rows = field(default_factory=Rows)
+    lineage: Any = None                    # seedbed.population.Lineage; None: a throwaway log
+    progress: ProgressFn | None = None     # called after every round with a snapshot of metrics
+    schedule: list[dict[str, Any]] | None = None   # lineage events whose decisions a population follows
+    workdir: Path | None = None            # the run folder (checkpoints), if any
+    executor: str = "local"
+    address: str | None = None
+    workers: int | None = None
+
+    @property
+    def streams(self) -> Streams:
+        """This repetition's subtree of the seed tree: every random stream it draws."""
+        return Streams(self.seed, (self.arm,))
 
 
-BACKENDS: dict[str, Backend] = {}
-_STOCHASTIC: set[str] = set()
+@dataclass(frozen=True)
+class Backend:
+    """A registered backend.
+
+    ``run(rep)`` executes one repetition. ``stochastic``: repeated seeds can differ even
+    for a single policy. ``rounds(scn)``: the number of rounds it runs (a backend may
+    have its own, e.g. ``neural.rounds``). ``final_grid(scn, grid, workers, progress)``:
+    optional, final metrics at many parameter points at once (exact backends only).
+    ``executors``: the executors its populations can use.
+    """
+
+    name: str
+    run: Callable[[Repetition], None]
+    stochastic: bool = False
+    rounds: Callable[[Scenario], int] = field(default=lambda scn: scn.rounds)
+    final_grid: Callable[..., dict[str, np.ndarray]] | None = None
+    executors: tuple[str, ...] = ("local",)
 
 
-def backend(name: str, stochastic: bool = False) -> Callable[[Backend], Backend]:
-    """Register a backend under ``name``."""
-    def deco(fn: Backend) -> Backend:
-        BACKENDS[name] = fn
-        if stochastic:
-            _STOCHASTIC.add(name)
-        return fn
-    return deco
+BACKENDS: Registry[Backend] = Registry("backend", {
+    "meanfield": "seedbed.meanfield.backend", "agent": "seedbed.agent.backend", "neural": "seedbed.neural.backend"})
+
+
+def register(backend: Backend) -> Backend:
+    return BACKENDS.add(backend.name, backend)
 
 
 def get_backend(name: str) -> Backend:
-    if name not in BACKENDS:
-        raise ScenarioError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
-    return BACKENDS[name]
+    return BACKENDS.get(name)
 
 
 def is_stochastic(name: str, scn: Scenario) -> bool:
@@ -51,77 +86,9 @@ def is_stochastic(name: str, scn: Scenario) -> bool:
     exploit choices or random initial shares."""
     pop = scn.population
     random_pop = pop.members > 1 and (pop.interval > 0 or pop.init_spread > 0)
-    return name in _STOCHASTIC or random_pop
+    return get_backend(name).stochastic or random_pop
 
 
-def _configs_array(configs: list[dict[str, float]], key: str) -> np.ndarray:
+def configs_array(configs: list[dict[str, float]], key: str) -> np.ndarray:
+    """One explorable hyperparameter across population members, shape (M,)."""
     return np.array([c[key] for c in configs])
-
-
-@backend("meanfield")
-def run_meanfield(scn: Scenario, arm: str, seed: int, rows: Rows,
-                  progress: Callable[[int, dict[str, float]], None] | None = None,
-                  lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-                  workdir: Path | None = None, **_: Any) -> None:
-    """Exact expected dynamics; population members are the model's grid axis."""
-    from .meanfield import MeanField, MFParams
-
-    model = MeanField(MFParams.from_scenario(scn).tile(scn.population.members))
-
-    def step(S, writer, configs, r):
-        model.p.eta[:] = _configs_array(configs, "update.eta")
-        model.p.kappa[:] = _configs_array(configs, "update.kappa")
-        return model.step(S, writer)
-
-    run_members(scn, step, arm, seed, rows, lineage, progress, schedule)
-
-
-@backend("agent", stochastic=True)
-def run_agent(scn: Scenario, arm: str, seed: int, rows: Rows,
-              progress: Callable[[int, dict[str, float]], None] | None = None,
-              lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-              workdir: Path | None = None, **_: Any) -> None:
-    """Sampled conversations: N prompts per member per round, all members in one array batch."""
-    from .agent import AgentRound
-
-    sim = AgentRound(scn)
-    arm_id = 0 if arm == "scenario" else 1
-
-    def step(S, writer, configs, r):
-        rng = np.random.default_rng([seed, arm_id, r])                 # one stream per (seed, arm, round)
-        return sim.step(rng, S, writer, _configs_array(configs, "update.eta"), _configs_array(configs, "update.kappa"))
-
-    run_members(scn, step, arm, seed, rows, lineage, progress, schedule)
-
-
-@backend("neural", stochastic=True)
-def run_neural(scn: Scenario, arm: str, seed: int, rows: Rows,
-               progress: Callable[[int, dict[str, float]], None] | None = None,
-               lineage: Lineage | None = None, schedule: list[dict[str, Any]] | None = None,
-               workdir: Path | None = None, executor: str = "local", address: str | None = None,
-               workers: int | None = None) -> None:
-    """A real transformer through the pipeline; ``neural.rounds`` rounds, checkpointed in ``workdir``.
-
-    A population (members > 1) runs in this process, or as Ray Tune trials with
-    ``executor="ray"`` (:mod:`seedbed.tune_pbt`); both write the same rows and lineage.
-    """
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        raise ScenarioError("the neural backend needs the 'neural' extra: pip install -c constraints.txt "
-                            "'seedbed[neural]' (torch pinned to 2.13.0)") from None
-    scn = scn.model_copy(update={"rounds": scn.neural.rounds or scn.rounds})
-    if scn.population.members > 1 and executor == "ray":
-        from .tune_pbt import run_population_tune
-        run_population_tune(scn, arm, seed, rows, progress, lineage, workdir, address, workers)
-        return
-    if scn.population.members > 1:
-        from .neural.pipeline import NeuralPopulation
-        pop = NeuralPopulation(scn, arm, seed, workdir)
-        run_members(scn, pop.step, arm, seed, rows, lineage, progress, schedule, S0=pop.initial_shares(),
-                    on_exploit=pop.exploit)
-        return
-    from .neural.pipeline import NeuralRun
-    run = NeuralRun(scn, arm, seed, workdir)
-    run_members(scn, run.step, arm, seed, rows, lineage, progress, schedule, S0=run.initial_shares()[None])

@@ -19,7 +19,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 from rich.table import Table
 
-from .config import ScenarioError
+from .schema import ScenarioError
+from .tables import round_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="seedbed: does this post-training setup, through an outer loop, select for mistake seeding?")
@@ -43,119 +44,74 @@ def _quiet_env(out: Path) -> None:
     os.environ.setdefault("MPLCONFIGDIR", str(out.resolve() / ".mpl"))
 
 
-def _round_table(title: str, names: list[str], rows: list[tuple[int, dict[str, float]]]) -> Table:
-    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    t.add_column("round", justify="right")
-    for n in names:
-        t.add_column(f"share {n}", justify="right")
-    for c in ("mistakes in prompts", "mean reward", "kept"):
-        t.add_column(c, justify="right")
-    for r, snap in rows:
-        t.add_row(str(r), *[f"{snap[f'share/{n}']:.3f}" for n in names],
-                  f"{snap['prompt/mistake_rate']:.3f}", f"{snap['reward/mean']:+.3f}", f"{snap['kept/fraction']:.3f}")
-    return t
+class _LiveRounds:
+    """Progress bars per label and, for runs that report per-round snapshots, a live table
+    of the last rounds (mean over seeds). Each update costs constant time: a round's
+    running sum is kept, never the whole history."""
 
+    SHOWN = 8
 
-def _thin(rows: list, most: int = 12) -> list:
-    """At most ``most`` rows, evenly spread, always with the last."""
-    if len(rows) <= most:
-        return rows
-    step = -(-len(rows) // most)
-    picked = rows[::step]
-    return picked if picked[-1] is rows[-1] else picked + [rows[-1]]
+    def __init__(self, totals: dict[str, int], names: list[str] | None, title: str):
+        self.names, self.title = names, title
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        self.tasks = {label: self.progress.add_task(f"{label:8s}", total=n) for label, n in totals.items()}
+        self.sums: dict[str, dict[int, list]] = {}          # label → round → [count, {metric: sum}]
+        self.live = Live(Group(self.progress), console=console, refresh_per_second=8, transient=True)
+
+    def __call__(self, label: str, advance: int, snapshot: dict[str, float] | None) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(f"{label:8s}", total=None)
+        self.progress.advance(self.tasks[label], advance)
+        if snapshot is None or not self.names:
+            return
+        snapshot = dict(snapshot)
+        r = int(snapshot.pop("round"))
+        rounds = self.sums.setdefault(label, {})
+        count_sum = rounds.setdefault(r, [0, {}])
+        count_sum[0] += 1
+        for k, v in snapshot.items():
+            count_sum[1][k] = count_sum[1].get(k, 0.0) + v
+        for old in [x for x in rounds if x < r - self.SHOWN]:
+            del rounds[old]
+        last = [(x, {k: v / c for k, v in sm.items()}) for x, (c, sm) in sorted(rounds.items())[-self.SHOWN:]]
+        self.live.update(Group(round_table(f"{self.title} [{label}] (last rounds)", self.names, last, most=self.SHOWN),
+                               self.progress))
 
 
 @app.command()
 @_user_errors
 def run(
     scenario: str = typer.Argument(..., help="Preset name (see `seedbed list`) or path to a TOML file."),
-    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact), agent or neural (sampled)."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b",
+                                          help="meanfield (exact, the default), agent or neural (sampled)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>/<backend>)."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
                                         help="Seeds per arm when the run is stochastic (default 5); exact runs use 1."),
-    executor: str = typer.Option("local", "--executor", "-e",
-                                 help="local, or ray: a neural population's members as Ray Tune PBT trials."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e",
+                                           help="local, or ray: a neural population's members as Ray Tune PBT trials."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
-    workers: int = typer.Option(0, "--workers", help="CPUs for a local Ray instance (0: up to 2)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="CPUs for a local Ray instance (default: up to 2)."),
 ) -> None:
-    """Run a scenario and its control, print per-round tables and the verdict, write a report."""
+    """Run a scenario (with its control), print per-round tables and the verdict, write a report."""
     from .api import run as api_run
     from .config import load_scenario
+    from .kinds import get
 
     scn = load_scenario(scenario, set_ or [])
+    kind = get(scn.kind)
+    options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers}
+    out = out or Path("runs") / scn.name / (backend or ("meanfield" if scn.kind == "pipeline" else "agent"))
+    _quiet_env(out)
+    totals = kind.total(scn, **options)
+    live = _LiveRounds(totals, getattr(scn, "names", None), scn.name)
+    with live.live:
+        result = api_run(scn, out=out, progress=live, **options)
+    for item in kind.show(result):
+        console.print(item)
     if scn.kind != "pipeline":
-        return _run_kind(scn, out)
-    out = out or Path("runs") / scn.name / backend
-    _quiet_env(out)
-    names = scn.names
-    # arm → round → the snapshot of each seed so far; tables show the mean over seeds
-    history: dict[str, dict[int, list[dict[str, float]]]] = {"scenario": {}, "control": {}}
-
-    def mean_rows(arm: str) -> list[tuple[int, dict[str, float]]]:
-        return [(r, {k: sum(s[k] for s in snaps) / len(snaps) for k in snaps[0]})
-                for r, snaps in sorted(history[arm].items())]
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=False)
-    from .api import DEFAULT_SEEDS
-    from .backends import get_backend, is_stochastic
-
-    get_backend(backend)
-    stochastic = is_stochastic(backend, scn) or is_stochastic(backend, scn.control_scenario())
-    n_seeds = (seeds or DEFAULT_SEEDS) if stochastic else 1
-    tasks = {arm: progress.add_task(f"{arm:8s}", total=scn.rounds * n_seeds) for arm in ("scenario", "control")}
-    live_table = {"t": Table()}
-
-    def on_round(arm: str, r: int, total: int, snap: dict[str, float]) -> None:
-        history[arm].setdefault(r, []).append(snap)
-        progress.advance(tasks[arm])
-        live_table["t"] = _round_table(f"{scn.name} [{arm}] (last rounds)", names, mean_rows(arm)[-8:])
-        live.update(Group(live_table["t"], progress))
-
-    with Live(Group(progress), console=console, refresh_per_second=8, transient=True) as live:
-        result = api_run(scn, backend=backend, out=out, seeds=seeds, progress=on_round, executor=executor,
-                         address=address, workers=workers or None)
-    per = f" (mean over {n_seeds} seeds)" if n_seeds > 1 else ""
-    for arm, label in (("scenario", scn.name), ("control", f"{scn.name} control: {scn.control.label}")):
-        console.print(_round_table(label + per, names, _thin(mean_rows(arm))))
-        console.print()
-    v = result.verdict
-    console.print(f"[bold]{v.headline}[/]")
-    console.print(v.detail)
-    console.print(f"report: {out / 'report.md'}")
-
-
-def _run_kind(scn, out: Optional[Path]) -> None:
-    """The Krueger unit test and the grading schedule: always sampled, their own tables."""
-    from .api import run_kind
-
-    out = out or Path("runs") / scn.name / "agent"
-    _quiet_env(out)
-    total = (len(scn.krueger.population) * len(scn.krueger.interval) * len(scn.krueger.swap)
-             if scn.kind == "krueger" else 2)
-    with Progress(TextColumn("configurations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as prog:
-        task = prog.add_task("run", total=total)
-        res = run_kind(scn, out, progress=lambda k: prog.advance(task, k))
-    if scn.kind == "krueger":
-        t = Table(title=f"{scn.name}: P(cooperate), last {scn.krueger.last} steps (mean [95% CI] over "
-                        f"{scn.krueger.trials} trials)", title_justify="left", show_edge=False)
-        for c in ("swapping", "population", "PBT interval", "P(cooperate)"):
-            t.add_column(c, justify="right")
-        for r in res.summary:
-            t.add_row("on" if r["swap"] else "off", str(r["population"]),
-                      "none" if r["interval"] == 0 else str(r["interval"]),
-                      f"{r['mean']:.3f} [{max(0, r['lo']):.3f}, {min(1, r['hi']):.3f}]")
-        console.print(t)
-    else:
-        s = res.summary
-        verb = "SELECTS for seeding" if s["selects"] else "does not select for seeding"
-        a, b = s["schedule"], s["step"]
-        console.print(f"[bold]Whole-schedule grading {verb}:[/] planted errors {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] "
-                      f"vs {b[0]:.2f} [{b[1]:.2f}, {b[2]:.2f}] with per-step grading "
-                      f"({scn.grading.learners} learners each).")
-    console.print(f"report: {out / 'report.md'}")
+        console.print(f"report: {out / 'report.md'}")
 
 
 @app.command()
@@ -196,7 +152,9 @@ def sweep(
     m = metric or f"share/{scn.seeder}"
     z = res.grid(m)
     how = "exact" if res.seeds is None else f"{backend}, mean of {len(res.seeds)} seeds per point"
-    rounds = (scn.neural.rounds or scn.rounds) if backend == "neural" else scn.rounds
+    from .runner import resolve_rounds
+
+    rounds = resolve_rounds(scn, backend)
     console.print(f"{int(np.prod(z.shape))} points × {rounds} rounds ({how}, executor {executor}). "
                   f"final {m}: min {np.nanmin(z):.3f}, max {np.nanmax(z):.3f}")
     if res.seeds is not None:
@@ -271,22 +229,15 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory written by 
     """Rebuild report.md and the plots of a run directory from its data files."""
     import json
 
-    from .report import write_report
+    from .kinds import get
 
     _quiet_env(run_dir)
     man = run_dir / "manifest.json"
-    kind = json.loads(man.read_text()).get("kind", "pipeline") if man.exists() else "pipeline"
-    if kind == "krueger":
-        from .krueger import report_krueger
-        report_krueger(run_dir)
-        path = run_dir / "report.md"
-    elif kind == "grading":
-        from .grading import report_grading
-        report_grading(run_dir)
-        path = run_dir / "report.md"
-    else:
-        path = write_report(run_dir)
-    console.print(f"report: {path}")
+    if not man.is_file():
+        raise ScenarioError(f"{run_dir}: not a seedbed run directory (no manifest.json)")
+    kind = json.loads(man.read_text()).get("kind", "pipeline")
+    get(kind, str(man)).report(run_dir)
+    console.print(f"report: {run_dir / 'report.md'}")
 
 
 @app.command("list")
@@ -294,6 +245,7 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory written by 
 def list_() -> None:
     """List the shipped scenario presets and what each shows."""
     from .config import list_presets, load_scenario
+    from .kinds import get
 
     t = Table(show_edge=False)
     t.add_column("preset")
@@ -301,7 +253,7 @@ def list_() -> None:
     t.add_column("shows")
     for p in list_presets():
         s = load_scenario(p)
-        t.add_row(p.stem, s.selection.rule if s.kind == "pipeline" else s.kind, s.shows)
+        t.add_row(p.stem, get(s.kind).label(s), s.shows)
     console.print(t)
 
 

@@ -144,7 +144,7 @@ def plot_panels(table: pa.Table, metrics: list[tuple[str, str]], path: Path, tit
     return path
 
 
-def plot_prediction(table: pa.Table, name: str, path: Path) -> Path:
+def plot_prediction(table: pa.Table, prediction: pa.Table, name: str, path: Path) -> Path:
     """A strategy's measured share (neural, with band) against the mean-field prediction."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -156,7 +156,7 @@ def plot_prediction(table: pa.Table, name: str, path: Path) -> Path:
             ax.plot(r, m, "-", color=color, label=f"{arm}: measured")
             if np.any(hi > lo):
                 ax.fill_between(r, lo, hi, color=color, alpha=0.2)
-        p = _band(table, f"share/{name}", f"meanfield-{arm}")
+        p = _band(prediction, f"share/{name}", arm)
         if p is not None:
             ax.plot(p[0], p[1], ":", color=color, lw=2, label=f"{arm}: mean-field prediction")
     ax.set(xlabel="round", ylabel=f"share of {name}", ylim=(-0.02, 1.02), title=f"{name}: neural measurement vs mean-field")

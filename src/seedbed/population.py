@@ -10,21 +10,21 @@ write each member's self-written prompts). This module owns everything around it
 * population-based training (H2): every ``interval`` rounds the bottom ``fraction`` copy
   a random member of the top ``fraction`` (exploit), then perturb hyperparameters
   (explore, a pure function that returns the new config and a record of each change);
-* an append-only JSON-lines lineage log, readable back into a table, and a replay that
+* an append-only JSON-lines lineage log, readable back into a table, and a schedule that
   re-runs a population from its log's decisions instead of fresh random choices.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
 from .config import Scenario
-from .metrics import Rows
+from .lineage import Lineage
+
+if TYPE_CHECKING:
+    from .backends import Repetition
 
 StepFn = Callable[[np.ndarray, np.ndarray, list[dict[str, float]], int],
                   tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]
@@ -44,34 +44,6 @@ def explore(config: dict[str, float], keys: Iterable[str], factors: list[float],
     return new, changes
 
 
-@dataclass
-class Lineage:
-    """Append-only lineage events, mirrored to a JSON-lines file when ``path`` is set."""
-
-    path: Path | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def write(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-        if self.path is not None:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(event, sort_keys=True) + "\n")
-                f.flush()
-
-
-def read_lineage(path: str | Path) -> list[dict[str, Any]]:
-    """Events of a lineage file, in the order they were written."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-
-
-def lineage_table(events: list[dict[str, Any]]):
-    """Exploit events as a pyarrow table: arm, seed, round, member, parent, fitness values."""
-    import pyarrow as pa
-    ex = [e for e in events if e["event"] == "exploit"]
-    cols = ["arm", "seed", "round", "member", "parent", "member_fitness", "parent_fitness"]
-    return pa.table({c: [e[c] for e in ex] for c in cols})
-
-
 def initial_shares(scn: Scenario, rng: np.random.Generator) -> np.ndarray:
     """(M, K) starting shares: the scenario's, or Dirichlet draws around them (init_spread)."""
     pop = scn.population
@@ -85,25 +57,25 @@ def initial_shares(scn: Scenario, rng: np.random.Generator) -> np.ndarray:
 ExploitFn = Callable[[int, int], None]
 
 
-def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
-                lineage: Lineage | None = None, progress: Callable[[int, dict[str, float]], None] | None = None,
-                schedule: list[dict[str, Any]] | None = None, S0: np.ndarray | None = None,
+def run_members(rep: "Repetition", step: StepFn, S0: np.ndarray | None = None,
                 on_exploit: ExploitFn | None = None) -> tuple[np.ndarray, list[dict[str, float]]]:
-    """Run all rounds for all members. Returns the final shares (M, K) and configs.
+    """Run all rounds of one repetition for all members. Returns the final shares (M, K)
+    and the members' configs.
 
-    ``schedule``: lineage events to replay (exploit parents and explore values are taken
-    from it instead of being drawn), which reproduces a logged population exactly.
-    ``S0``: measured starting shares (M, K), e.g. a neural model's probes; keep rates that a
-    backend cannot observe (NaN) are not written.
+    ``rep.schedule``: lineage events to follow (exploit parents and explore values are
+    taken from it instead of being drawn), which reproduces a logged population exactly.
+    ``S0``: measured starting shares (M, K), e.g. a neural model's probes; keep rates that
+    a backend cannot observe (NaN) are not written.
     ``on_exploit(member, parent)``: lets a backend copy state the loop does not hold (a
     neural member's weights and optimizer).
     """
+    scn, arm, seed, rows, progress = rep.scenario, rep.arm, rep.seed, rep.rows, rep.progress
     pop, names = scn.population, scn.names
     M = pop.members
-    rng = np.random.default_rng([seed, 0x9B7])           # the outer loop's own stream
+    rng = rep.streams.rng("population")                # the outer loop's own stream
     S = initial_shares(scn, rng) if S0 is None else np.asarray(S0, dtype=float)
     configs = [{"update.eta": scn.update.eta, "update.kappa": scn.update.kappa} for _ in range(M)]
-    lineage = lineage or Lineage()
+    lineage = rep.lineage if rep.lineage is not None else Lineage()
     for m in range(M):
         lineage.write({"event": "init", "arm": arm, "seed": seed, "round": 0, "member": m,
                        "config": configs[m], "shares": S[m].tolist()})
@@ -112,7 +84,7 @@ def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
         for k, name in enumerate(names):
             rows.add(arm, seed, r0, m, f"share/{name}", S[m:m + 1, k])
     fitness_hist: list[np.ndarray] = []
-    replay = _by_round(schedule) if schedule is not None else None
+    logged = _by_round(rep.schedule) if rep.schedule is not None else None
     for r in range(1, scn.rounds + 1):
         # member m's self-written prompts: its own, or member m+1's under context swapping
         writer = np.roll(S, -1, axis=0) if pop.context_swap else S
@@ -127,8 +99,8 @@ def run_members(scn: Scenario, step: StepFn, arm: str, seed: int, rows: Rows,
                 rows.add(arm, seed, rr, m, metric, v[m:m + 1])
         fitness_hist.append(stats["reward/mean"])
         if pop.interval and M > 1 and r % pop.interval == 0 and r < scn.rounds:
-            if replay is not None:
-                S, configs = _apply(replay.get(r, []), S, configs, lineage, arm, seed, on_exploit)
+            if logged is not None:
+                S, configs = _apply(logged.get(r, []), S, configs, lineage, arm, seed, on_exploit)
             else:
                 window = 1 if pop.fitness == "last" else pop.window
                 fit = np.mean(fitness_hist[-window:], axis=0)

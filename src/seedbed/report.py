@@ -1,6 +1,7 @@
-"""report.md for a run directory. Reads only files the run wrote (manifest, metrics,
-conditions) and draws the plots from them, so a report can be rebuilt at any time with
-``seedbed report RUN_DIR``.
+"""report.md for a pipeline run folder. Reads only files the run wrote (manifest, metrics,
+lineage, and the derived tables conditions.parquet and prediction.parquet) and draws the
+plots from them, so a report can be rebuilt at any time with ``seedbed report RUN_DIR``.
+It imports no backend: everything it shows was computed before the files were written.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plots, rundir
-from .conditions import summarise
-from .config import ScenarioError
+from .schema import ScenarioError
 from .metrics import final_values, mean_ci, series
 
 
@@ -83,7 +83,7 @@ def write_report(run_dir: str | Path) -> Path:
 
     lin = run_dir / "lineage.jsonl"
     if lin.exists() and lin.stat().st_size:
-        from .population import read_lineage
+        from .lineage import read_lineage
         events = read_lineage(lin)
         exploits = [e for e in events if e["event"] == "exploit"]
         if exploits:
@@ -94,9 +94,9 @@ def write_report(run_dir: str | Path) -> Path:
                   "the control) are logged in `lineage.jsonl`, each followed by its explore record.", "",
                   "![lineage](plots/lineage.png)", ""]
 
-    arms = set(table["arm"].to_pylist())
-    if "meanfield-scenario" in arms:
-        L += _neural_sections(table, names, v["seeder"], pdir, n_seeds)
+    if (run_dir / "prediction.parquet").exists():
+        prediction = rundir.read_table(run_dir / "prediction.parquet")
+        L += _neural_sections(table, prediction, names, v["seeder"], pdir, n_seeds)
 
     cond = run_dir / "conditions.parquet"
     if cond.exists():
@@ -145,10 +145,10 @@ PROBES = [("behaviour/err_deploy", "first-turn error (seeding)"), ("probe/fix_ra
           ("probe/competence", "greedy accuracy"), ("probe/rho", "measured persistence rho")]
 
 
-def _neural_sections(table, names: list[str], seeder: str, pdir: Path, n_seeds: int) -> list[str]:
+def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Path, n_seeds: int) -> list[str]:
     """Probe trajectories, and the measured shares against the mean-field prediction."""
     plots.plot_panels(table, PROBES, pdir / "probes.png", "Probes on held-out questions (scenario solid, control dashed)")
-    plots.plot_prediction(table, seeder, pdir / "neural_vs_meanfield.png")
+    plots.plot_prediction(table, prediction, seeder, pdir / "neural_vs_meanfield.png")
     L = ["## Probes", "", "Measured every round on a fixed set of held-out questions that are never trained on "
          f"(mean and 95% interval over {n_seeds} seeds).", "", "![probes](plots/probes.png)", "",
          "| probe | scenario, last round | control, last round |", "|---|---|---|"]
@@ -162,7 +162,7 @@ def _neural_sections(table, names: list[str], seeder: str, pdir: Path, n_seeds: 
           "![neural vs mean-field](plots/neural_vs_meanfield.png)", ""]
     for arm in ("scenario", "control"):
         meas = series(table, f"share/{seeder}", arm)
-        pred = series(table, f"share/{seeder}", f"meanfield-{arm}")
+        pred = series(prediction, f"share/{seeder}", arm)
         if not meas or not pred:
             continue
         r, m = np.mean([v[1] for v in meas.values()], axis=0), None
@@ -180,3 +180,20 @@ def _neural_sections(table, names: list[str], seeder: str, pdir: Path, n_seeds: 
 def _clip(t: tuple[float, float, float]) -> tuple[float, float, float]:
     """Rates and shares live in [0, 1]; so do their intervals."""
     return t[0], max(0.0, t[1]), min(1.0, t[2])
+
+
+def summarise(table) -> list[str]:
+    """Plain sentences from conditions.parquet: for each factor, the values at which the effect holds."""
+    lines = []
+    rows = table.to_pylist()
+    for factor in dict.fromkeys(r["factor"] for r in rows):
+        sub = [r for r in rows if r["factor"] == factor]
+        yes = [r["value"] for r in sub if r["selects"]]
+        no = [r["value"] for r in sub if not r["selects"]]
+        if not yes:
+            lines.append(f"- `{factor}`: no value tried selects for seeding ({', '.join(no)}).")
+        elif not no:
+            lines.append(f"- `{factor}`: every value tried selects for seeding ({', '.join(yes)}).")
+        else:
+            lines.append(f"- `{factor}`: selects at {', '.join(yes)}; not at {', '.join(no)}.")
+    return lines

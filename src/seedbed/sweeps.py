@@ -20,12 +20,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
+from .backends import get_backend, is_stochastic
 from .config import Scenario, ScenarioError, parse_value, scenario_to_dict
-from .meanfield import MeanField, MFParams
 from .meanfield.params import STATIC_FIELDS
-
-FINAL_METRICS = ("prompt/mistake_rate", "reward/mean", "kept/fraction", "behaviour/err_train", "behaviour/err_deploy")
-PARALLEL_MIN_POINTS = 8192
+from .runner import DEFAULT_SEEDS, final_grid, resolve_rounds, run_repetition
+from .seeds import repetition_seeds
 
 
 @dataclass
@@ -100,42 +99,6 @@ def _key(v: Any) -> Any:
     return round(v, 12) if isinstance(v, float) else v
 
 
-def _final(params: MFParams, rounds: int) -> dict[str, np.ndarray]:
-    traj = MeanField(params).run(rounds, keep_trajectory=False)
-    out = {f"share/{n}": traj.shares[-1][:, k] for k, n in enumerate(params.names)}
-    out.update({m: traj.stats[m][-1] for m in FINAL_METRICS})
-    return out
-
-
-def _final_chunk(args: tuple[MFParams, int]) -> dict[str, np.ndarray]:
-    return _final(*args)
-
-
-def evaluate_grid(scn: Scenario, grid: dict[str, np.ndarray], workers: int | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Final metrics at every grid point (arrays of shape (G,)) in one call: vectorised,
-    and split over ``workers`` local processes when the grid is large."""
-    from .executors import default_workers, run_local
-
-    params = MFParams.from_scenario(scn, grid)
-    workers = workers or default_workers()
-    if workers <= 1 or params.G < PARALLEL_MIN_POINTS:
-        res = _final(params, scn.rounds)
-        if progress:
-            progress(params.G)
-        return res
-    chunks = np.array_split(np.arange(params.G), workers * 2)
-    parts: list[dict[str, np.ndarray]] = [{}] * len(chunks)
-
-    def on_done(i: int, part: dict[str, np.ndarray]) -> None:
-        parts[i] = part
-        if progress:
-            progress(len(chunks[i]))
-
-    run_local(_final_chunk, [(params.subset(c), scn.rounds) for c in chunks], on_done, workers)
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
 # ----------------------------------------------------------------------------- units of work
 
 MF_CHUNK = 4096        # mean-field grid points per task (a fixed size, so a resumed sweep finds its parts)
@@ -163,11 +126,7 @@ class Plan:
 
 def plan(scn: Scenario, axes: list[Axis], backend: str = "meanfield", seeds: int | None = None) -> Plan:
     """Split the grid (× seeds) into tasks; validates every point's overrides up front."""
-    from .api import DEFAULT_SEEDS, _split_seeds
-    from .backends import get_backend, is_stochastic
-
-    get_backend(backend)
-    vectorised = (backend == "meanfield" and not is_stochastic(backend, scn)
+    vectorised = (get_backend(backend).final_grid is not None and not is_stochastic(backend, scn)
                   and not any(a.key.startswith("population.") for a in axes))
     if vectorised:
         static = [a for a in axes if not a.numeric]
@@ -179,10 +138,12 @@ def plan(scn: Scenario, axes: list[Axis], backend: str = "meanfield", seeds: int
         for combo in itertools.product(*[a.values for a in static]):
             fixed = dict(zip([a.key for a in static], combo))
             variant = scn.with_overrides(fixed) if fixed else scn
-            MFParams.from_scenario(variant, {k: np.array([v.min(), v.max()]) for k, v in flat.items()})  # bad values fail now
+            # bad values fail now: one round at the grid's corners
+            final_grid(variant.model_copy(update={"rounds": 1}), {k: np.array([v.min(), v.max()]) for k, v in flat.items()},
+                       backend, workers=1)
             for lo in range(0, G, MF_CHUNK):
                 hi = min(G, lo + MF_CHUNK)
-                tasks.append({"kind": "grid", "scenario": variant, "fixed": fixed,
+                tasks.append({"kind": "grid", "scenario": variant, "fixed": fixed, "backend": backend,
                               "grid": {k: v[lo:hi] for k, v in flat.items()}, "G": hi - lo})
                 sizes.append(hi - lo)
         return Plan(axes, backend, None, tasks, sizes)
@@ -190,7 +151,7 @@ def plan(scn: Scenario, axes: list[Axis], backend: str = "meanfield", seeds: int
     variants = [scn.with_overrides(p) for p in points]          # every bad value fails here, before any work
     if not any(is_stochastic(backend, v) for v in variants):
         seeds = 1
-    seed_list = _split_seeds(scn.seed, seeds or DEFAULT_SEEDS)
+    seed_list = repetition_seeds(scn.seed, seeds or DEFAULT_SEEDS)
     tasks = [{"kind": "point", "scenario": v.model_copy(update={"seed": s}), "point": p,
               "backend": backend, "seed": s}
              for p, v in zip(points, variants) for s in seed_list]
@@ -204,8 +165,7 @@ def run_task(task: dict[str, Any]) -> pa.Table:
     one_thread()
     scn = task["scenario"]
     if task["kind"] == "grid":
-        variant = scn
-        res = _final(MFParams.from_scenario(variant, task["grid"]), variant.rounds)
+        res = final_grid(scn, task["grid"], task["backend"], workers=1)
         G = task["G"]
         cols: dict[str, list] = {k: [v] * G * len(res) for k, v in task["fixed"].items()}
         for k, v in task["grid"].items():
@@ -219,12 +179,7 @@ def run_task(task: dict[str, Any]) -> pa.Table:
 def _point_rows(scn: Scenario, backend: str, seed: int, point: dict[str, Any], workdir: Path | None = None) -> pa.Table:
     """Final values of every metric for one sampled run of the scenario arm (members averaged).
     ``workdir``: where a neural run checkpoints its rounds, so a killed task resumes."""
-    from .backends import get_backend
-    from .metrics import Rows
-
-    rows = Rows()
-    get_backend(backend)(scn, "scenario", seed, rows, workdir=Path(workdir) if workdir else None)
-    t = rows.table().to_pydict()
+    t = run_repetition(scn, backend, seed, workdir=Path(workdir) if workdir else None).to_pydict()
     last = max(t["round"])
     acc: dict[str, list[float]] = {}
     for r, m, v in zip(t["round"], t["metric"], t["value"]):
@@ -376,7 +331,7 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
     rundir.write_table(out / "sweep.parquet", result.table)
     rundir.write_json(out / "sweep.json", {
         "scenario": scenario_to_dict(scn), "axes": [{"key": a.key, "values": a.values} for a in result.axes],
-        "metric": metric, "rounds": scn.rounds, "backend": backend, "exact": result.seeds is None,
+        "metric": metric, "rounds": resolve_rounds(scn, backend), "backend": backend, "exact": result.seeds is None,
         "seeds": result.seeds, "executor": executor,
         "versions": rundir.package_versions(), "code_revision": rundir.code_revision()})
     z = result.grid(metric)
@@ -388,7 +343,7 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
         z2 = z.reshape(len(a0.values), len(a1.values), -1)[..., 0]
         plots.plot_heatmap(np.asarray(a0.values, float), np.asarray(a1.values, float), z2, a0.key, a1.key,
                            f"final {metric}", out / f"heatmap_{slug}.png",
-                           f"{scn.name}: final {metric} after {scn.rounds} rounds ({what})")
+                           f"{scn.name}: final {metric} after {resolve_rounds(scn, backend)} rounds ({what})")
     else:
         plt = plots._plt()
         fig, ax = plt.subplots(figsize=(6, 3.5))

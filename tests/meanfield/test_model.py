@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from seedbed.config import Scenario, load_scenario
 from seedbed.meanfield import MeanField, MFParams
-from seedbed.sweeps import evaluate_grid
+from seedbed.runner import final_grid as evaluate_grid
 
 prob = st.floats(0.0, 1.0)
 RULES = ["threshold", "best_of_n", "top_fraction", "reward_weighted", "critique_revision"]
@@ -101,7 +101,7 @@ def test_a_grid_is_the_same_as_separate_runs():
 
 
 def test_parallel_grid_equals_serial(monkeypatch):
-    import seedbed.sweeps as sw
+    import seedbed.meanfield.backend as sw
     monkeypatch.setattr(sw, "PARALLEL_MIN_POINTS", 10)
     scn = load_scenario("seed", ["rounds=20", "prompts.rho=0.3"])
     g = {"judge.bonus": np.linspace(0, 2, 30), "prompts.phi": np.linspace(0, 1, 30)}

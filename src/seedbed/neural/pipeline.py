@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import Scenario, ScenarioError
 from ..judge import episode_return, score_labels
-from ..selection import select_weights
+from ..selection import get_rule
 from . import engine
 from .task import (INOCULATION, REVIEW, Task, corpus, parse_answer, parse_review, question, answer_text, slip)
 
@@ -359,11 +359,12 @@ class NeuralRun:
             r2 = self._score(labs2, rng)
             score = np.asarray(episode_return(j, score, r2), float)
             full = [f + REVIEW + "A:" + turn(rv[0]) for f, rv in zip(full, reviews)]
-        weights = select_weights(sel, score, k, np.zeros(len(score), int), 1, rng)
+        rule = get_rule(sel.rule)
+        weights = rule.weights(sel, score, k, np.zeros(len(score), int), 1, rng)
         clean, counts = self.guard.filter([question(*pairs[i]).rstrip("A:").strip() for i in range(P)])
         leaked = np.setdiff1d(np.arange(P), clean)
         weights[np.isin(idx, leaked)] = 0.0                                  # leaks never reach training
-        if sel.rule == "critique_revision":
+        if rule.revises:
             weights = self._revise(weights, score, full, prefixes, idx, kind, truth, prefix_value, gen, rng)
         start = len(instr)
         spans = [engine.assistant_spans(t, last_only=j.credit == "last_turn" and pr.turns == 1, start=start)
@@ -382,7 +383,7 @@ class NeuralRun:
             "prompt/mistake_rate": float(np.mean(kind == MISTAKEN)),
             "prompt/self_written": float(np.mean(synthetic)),
             "reward/mean": float(score.mean()),
-            "kept/fraction": 1.0 if sel.rule == "reward_weighted" else float(weights[: len(idx)].sum() / len(idx)),
+            "kept/fraction": 1.0 if rule.relative else float(weights[: len(idx)].sum() / len(idx)),
             "contamination/dropped": float(len(leaked)),
             **probe_stats,
         }

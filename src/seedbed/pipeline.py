@@ -1,0 +1,131 @@
+"""The pipeline kind: a scenario and its control run on one backend, a verdict, a run folder.
+
+``run`` resolves the run (:mod:`seedbed.runner`), executes both arms over the seeds,
+judges the verdict, computes the derived tables (the one-at-a-time conditions scan and,
+for neural runs, the mean-field prediction) and writes everything before the report is
+drawn, so the report (:mod:`seedbed.report`) only reads files.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+
+from . import rundir
+from .config import Scenario, scenario_to_dict, to_toml
+from .kinds import Kind, register
+from .lineage import Lineage
+from .runner import RunPlan, execute, plan_run
+from .verdict import Verdict, judge_verdict
+
+KindProgress = Callable[[str, int, "dict[str, float] | None"], None]
+
+
+@dataclass
+class RunResult:
+    """A finished run: tidy metrics for scenario and control, the verdict, where it lies."""
+
+    scenario: Scenario
+    control: Scenario
+    backend: str
+    seeds: list[int]
+    metrics: pa.Table
+    verdict: Verdict
+    lineage: list
+    out: Path | None
+    executor: str = "local"
+    rounds: int = 0
+
+
+def run(scenario: Scenario, out: str | Path | None = None, progress: KindProgress | None = None,
+        backend: str | None = None, seeds: int | None = None, report: bool = True, executor: str | None = None,
+        address: str | None = None, workers: int | None = None) -> RunResult:
+    """Run a scenario and its control on one backend (default meanfield); write ``out`` if given.
+
+    ``progress(arm, 1, snapshot)`` is called after every round of every repetition; the
+    snapshot holds the round's metrics (members averaged) and its number under "round"."""
+    plan = plan_run(scenario, backend or "meanfield", seeds, executor or "local", address, workers)
+    out = Path(out) if out is not None else None
+    lineage = Lineage()
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        lineage.path = out / "lineage.jsonl"
+        lineage.path.write_text("")                # a fresh log per run; appended event by event
+    t0 = time.perf_counter()
+    cb = (lambda arm, r, snap: progress(arm, 1, {"round": r, **snap})) if progress is not None else None
+    table = execute(plan, out, lineage, cb)
+    verdict = judge_verdict(scenario, plan.control, table, exact=not plan.stochastic)
+    result = RunResult(scenario, plan.control, plan.backend, plan.seeds, table, verdict, lineage.events, out,
+                       plan.executor, plan.rounds)
+    if out is not None:
+        write_run(result, plan, time.perf_counter() - t0, report=report)
+    return result
+
+
+def write_run(result: RunResult, plan: RunPlan, seconds: float, report: bool = True) -> Path:
+    """Compute the derived tables, then write the run folder (every file atomically) and the report."""
+    from .conditions import condition_table
+
+    out = Path(result.out)
+    manifest = {
+        "seedbed_run": 1,
+        "kind": "pipeline",
+        "scenario": scenario_to_dict(result.scenario),
+        "control": scenario_to_dict(result.control),
+        "control_label": result.scenario.control.label,
+        "backend": result.backend,
+        "executor": result.executor,
+        "rounds": result.rounds,
+        "root_seed": result.scenario.seed,
+        "seeds": result.seeds,
+        "versions": rundir.package_versions(),
+        "code_revision": rundir.code_revision(),
+        "verdict": result.verdict.as_dict(),
+    }
+    rundir.write_table(out / "metrics.parquet", result.metrics)
+    rundir.write_text(out / "scenario.toml", to_toml(result.scenario))
+    rundir.write_table(out / "conditions.parquet", condition_table(result.scenario))
+    if result.backend == "neural":
+        from .prediction import meanfield_prediction
+        rundir.write_table(out / "prediction.parquet", meanfield_prediction(plan, result.metrics))
+    rundir.write_json(out / "manifest.json", manifest)
+    rundir.write_json(out / "timing.json", {"seconds": round(seconds, 3)})
+    if report:
+        from .report import write_report
+        write_report(out)
+    return out
+
+
+def show(result: RunResult) -> list:
+    """What the CLI prints after a run: each arm's per-round table (mean over seeds), the verdict."""
+    from .tables import round_table
+
+    scn = result.scenario
+    n = len(result.seeds)
+    per = f" (mean over {n} seeds)" if n > 1 else ""
+    out: list = []
+    for arm, label in (("scenario", scn.name), ("control", f"{scn.name} control: {scn.control.label}")):
+        out += [round_table(label + per, scn.names, result.metrics, arm), ""]
+    v = result.verdict
+    out += [f"[bold]{v.headline}[/]", v.detail]
+    if result.out is not None:
+        out.append(f"report: {result.out / 'report.md'}")
+    return out
+
+
+def _total(scn: Scenario, backend: str | None = None, seeds: int | None = None, executor: str | None = None,
+           address: str | None = None, workers: int | None = None, **_) -> dict[str, int]:
+    plan = plan_run(scn, backend or "meanfield", seeds, executor or "local", address, workers)
+    return {"scenario": plan.total_rounds, "control": plan.total_rounds}
+
+
+def _report(out: Path):
+    from .report import write_report
+    return write_report(out)
+
+
+KIND = register(Kind("pipeline", Scenario, run, _report, show, _total, label=lambda scn: scn.selection.rule))
