@@ -35,7 +35,7 @@ def test_run_writes_a_self_describing_directory(tmp_path):
 def test_report_states_the_verdict_against_the_control_and_conditions(tmp_path):
     seedbed.run(load_scenario("seed"), out=tmp_path)
     text = (tmp_path / "report.md").read_text()
-    assert "This setup selects for seeding" in text
+    assert "This setup SELECTS for seeding" in text and "The threshold:" in text
     assert "fixed human prompts" in text and "![shares](plots/shares.png)" in text
     assert "## Under which conditions" in text and "`prompts.phi`: selects at 1;" in text
     assert "`selection.rule`: selects at" in text and "not at threshold" in text

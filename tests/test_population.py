@@ -49,7 +49,7 @@ def test_context_swapping_never_trains_a_member_on_its_own_prompts():
     # Without swapping each member writes its own prompts.
     seen.clear()
     run_members(_rep(scn.with_overrides({"population.context_swap": False})), step)
-    assert all(np.array_equal(S, w) for S, w in seen)
+    assert len(seen) == scn.rounds and all(np.array_equal(S, w) for S, w in seen)
 
 
 def test_exploit_copies_top_members_into_the_bottom():
@@ -76,8 +76,10 @@ def test_explore_is_pure_and_records_each_change():
 def test_h2_population_selects_and_swapping_removes_it():
     h2 = seedbed.run(load_scenario("h2_population"), seeds=4).verdict
     assert h2.selects and h2.n_seeds == 4 and h2.scenario_final[0] > 0.9
-    sw = seedbed.run(load_scenario("h2_context_swap"), seeds=4).verdict
-    assert not sw.selects and sw.scenario_final[0] < h2.scenario_final[0]
+    sw4 = seedbed.run(load_scenario("h2_context_swap"), seeds=4).verdict
+    assert sw4.outcome == "inconclusive" and "straddles" in sw4.reason      # 4 seeds cannot tell
+    sw = seedbed.run(load_scenario("h2_context_swap"), seeds=8).verdict
+    assert sw.outcome == "does not select" and sw.scenario_final[0] < h2.scenario_final[0]
 
 
 def test_h4_reports_training_and_deployment_seeding(tmp_path):

@@ -125,8 +125,9 @@ def report_grading(out: Path) -> dict:
     g = scn.grading
     res = rundir.read_table(out / "results.parquet").to_pydict()
     fin = {c: np.array([v for cc, v in zip(res["credit"], res["final_planted"]) if cc == c]) for c in ("schedule", "step")}
-    a, b = mean_ci(fin["schedule"]), mean_ci(fin["step"])
-    diff = mean_ci(fin["schedule"] - fin["step"])
+    span = (0.0, float(g.max_errors))                      # planted errors lie in [0, max_errors]
+    a, b = mean_ci(fin["schedule"], bounds=span), mean_ci(fin["step"], bounds=span)
+    diff = mean_ci(fin["schedule"] - fin["step"], bounds=(-span[1], span[1]))
     selects = diff[1] > 0.5
     exp = rundir.read_table(out / "expected.parquet").to_pydict()
     cur = rundir.read_table(out / "curves.parquet").to_pydict()
@@ -139,7 +140,7 @@ def report_grading(out: Path) -> dict:
         for c, st, v in zip(cur["credit"], cur["step"], cur["planted"]):
             if c == credit:
                 vals[st].append(v)
-        ci = np.array([mean_ci(np.array(vals[st])) for st in steps])
+        ci = np.array([mean_ci(np.array(vals[st]), bounds=span) for st in steps])
         ax.plot(steps, ci[:, 0], label=f"{credit} credit")
         ax.fill_between(steps, ci[:, 1], ci[:, 2], alpha=0.2)
     ax.set(xlabel="REINFORCE step", ylabel="expected planted errors", ylim=(-0.1, g.max_errors + 0.1),

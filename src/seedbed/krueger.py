@@ -223,7 +223,7 @@ def summary(results: pa.Table) -> list[dict]:
     for key in keys:
         vals = np.array([v for p, i, s, v in zip(d["population"], d["interval"], d["swap"], d["p_cooperate_last"])
                          if (p, i, s) == key])
-        m, lo, hi = mean_ci(vals)
+        m, lo, hi = mean_ci(vals, bounds=(0.0, 1.0))   # P(cooperate) lies in [0, 1]
         out.append({"population": key[0], "interval": key[1], "swap": key[2], "trials": len(vals),
                     "mean": m, "lo": lo, "hi": hi})
     return out

@@ -71,17 +71,39 @@ def final_values(table: pa.Table, metric: str, arm: str = "scenario") -> np.ndar
     return np.array([values[-1] for _, (_, values) in sorted(series(table, metric, arm).items())])
 
 
-def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and a two-sided t interval over seeds; a single (or exact) value has zero width."""
+def mean_ci(x: np.ndarray, level: float = 0.95, bounds: tuple[float, float] | None = None
+            ) -> tuple[float, float, float]:
+    """Mean and the two-sided Student-t interval of the mean over seeds (exact quantile from
+    scipy): mean ± t_{1−(1−level)/2, n−1} · sd / √n.
+
+    One value has no interval: (mean, nan, nan). ``bounds`` = (low, high) for a quantity
+    that cannot leave a range (a share or rate: (0, 1); a difference of two: (−1, 1)):
+    the interval is truncated to it, so a table never shows an impossible value.
+    """
     x = np.asarray(x, dtype=float)
-    m = float(x.mean())
+    m = float(x.mean()) if len(x) else float("nan")
     if len(x) < 2:
-        return m, m, m
-    from statistics import NormalDist
-    sd = float(x.std(ddof=1))
-    # Student t quantile via a Cornish-Fisher expansion of the normal quantile (no scipy).
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    df = len(x) - 1
-    t = z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-    half = t * sd / np.sqrt(len(x))
-    return m, m - half, m + half
+        return m, float("nan"), float("nan")
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    lo, hi = m - half, m + half
+    if bounds is not None:
+        lo, hi = max(bounds[0], lo), min(bounds[1], hi)
+    return m, lo, hi
+
+
+UNIT = (0.0, 1.0)          # shares and rates
+# metric prefixes whose values lie in [0, 1]
+BOUNDED = ("share/", "prompt/", "kept/", "behaviour/", "probe/")   # keep/ may be a relative weight
+SIGNED_UNIT = (-1.0, 1.0)  # differences of two shares or rates
+
+
+def fmt_ci(t: tuple[float, float, float], n: int, digits: int = 3) -> str:
+    """'m [lo, hi] (n seeds)'; one seed: 'm (1 seed: no interval)'; exact: just m (n = 0)."""
+    m, lo, hi = t
+    if n == 0:
+        return f"{m:.{digits}f}"
+    if n < 2 or not np.isfinite(lo):
+        return f"{m:.{digits}f} (1 seed: no interval)"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] ({n} seeds)"

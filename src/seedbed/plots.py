@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .metrics import mean_ci, series
+from .metrics import BOUNDED, UNIT, mean_ci, series
 
 
 def _plt():
@@ -26,8 +26,12 @@ def _band(table: pa.Table, metric: str, arm: str) -> tuple[np.ndarray, np.ndarra
         return None
     rounds = next(iter(by_seed.values()))[0]
     vals = np.stack([v for _, v in by_seed.values()])            # (seeds, rounds)
-    stats = np.array([mean_ci(vals[:, i]) for i in range(vals.shape[1])])
-    return rounds, stats[:, 0], stats[:, 1], stats[:, 2]
+    bounds = UNIT if metric.startswith(BOUNDED) else None
+    stats = np.array([mean_ci(vals[:, i], bounds=bounds) for i in range(vals.shape[1])])
+    lo, hi = stats[:, 1], stats[:, 2]
+    one = ~np.isfinite(lo)                                       # one seed: no band
+    lo[one], hi[one] = stats[one, 0], stats[one, 0]
+    return rounds, stats[:, 0], lo, hi
 
 
 def _save(fig, path: Path) -> Path:

@@ -86,12 +86,14 @@ class SweepResult:
         return self.values(metric).mean(axis=-1)
 
     def interval(self, metric: str, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Two-sided t interval over seeds at every point (zero width when exact)."""
-        from .metrics import mean_ci
+        """Two-sided t interval over seeds at every point (NaN with one seed or when exact),
+        truncated to [0, 1] for shares and rates."""
+        from .metrics import BOUNDED, UNIT, mean_ci
 
         v = self.values(metric)
         flat = v.reshape(-1, v.shape[-1])
-        ci = np.array([mean_ci(x, level)[1:] for x in flat])
+        bounds = UNIT if metric.startswith(BOUNDED) else None
+        ci = np.array([mean_ci(x, level, bounds)[1:] for x in flat])
         return ci[:, 0].reshape(v.shape[:-1]), ci[:, 1].reshape(v.shape[:-1])
 
 
@@ -352,8 +354,8 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
         lo, hi = (a.reshape(len(a0.values), -1) for a in result.interval(metric))
         for j in range(zz.shape[1]):
             ax.plot(xs, zz[:, j], marker="o")
-            if result.seeds is not None:
-                ax.fill_between(xs, np.clip(lo[:, j], 0, None), hi[:, j], alpha=0.2)
+            if result.seeds is not None and np.all(np.isfinite(lo[:, j])):
+                ax.fill_between(xs, lo[:, j], hi[:, j], alpha=0.2)
         if not a0.numeric:
             ax.set_xticks(xs, [str(v) for v in a0.values])
         ax.set(xlabel=a0.key, ylabel=f"final {metric}", title=f"{scn.name}: final {metric} ({what})")
