@@ -39,6 +39,11 @@ class Strategy(StrictModel):
     err_deploy: float | None = Field(
         default=None, ge=0.0, le=1.0,
         description="Own mistake rate in deployment (H4); defaults to err.")
+    err_review: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Own mistake rate when the turn reviews or corrects an earlier answer (turn 2, or any "
+                    "response to a prompt that carries an earlier answer); defaults to err. A seeder that "
+                    "plants at turn 1 and answers right when it fixes (SCoRe's setting) has err = 1, err_review = 0.")
     fix: float = Field(ge=0.0, le=1.0, description="Rate of correcting a real earlier mistake.")
     false_fix: float = Field(
         default=0.0, ge=0.0, le=1.0,
@@ -51,6 +56,11 @@ class Strategy(StrictModel):
     def deploy_err(self) -> float:
         """Mistake rate outside training (falls back to ``err``)."""
         return self.err if self.err_deploy is None else self.err_deploy
+
+    @property
+    def review_err(self) -> float:
+        """Own mistake rate when reviewing or correcting an earlier answer (falls back to ``err``)."""
+        return self.err if self.err_review is None else self.err_review
 
 
 class Judge(StrictModel):

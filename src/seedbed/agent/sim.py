@@ -66,7 +66,7 @@ class AtomTables:
       agreement    ∈ {none, right, wrong (undetected / detected)}   (only when beliefs are stated)
     """
 
-    def __init__(self, scn: Scenario, err, fix, false_fix, harm, agree):
+    def __init__(self, scn: Scenario, err, fix, false_fix, harm, agree, err_review=None):
         j, pr = scn.judge, scn.prompts
         from itertools import product
 
@@ -78,6 +78,7 @@ class AtomTables:
         probs = np.zeros((K, 3, A))
         lab = {n: np.zeros(A, dtype=bool) for n in LABELS}
         value = np.zeros(A)
+        err_review = err if err_review is None else err_review
         for a, (m, act, h, ag) in enumerate(states):
             lab["mistake"][a] = m > 0
             lab["detected_mistake"][a] = m == 2
@@ -94,7 +95,9 @@ class AtomTables:
             value[a] = turn_reward(j, m == 2, act == "corrected", act == "ign_d", act == "false_d", h == "d",
                                    ag != "none", ag == "wrong_d")
             for k in range(K):
-                pm = [1 - err[k], err[k] * (1 - j.d_mistake), err[k] * j.d_mistake][m]
+                # own mistake: first-attempt rate on a fresh question, review rate otherwise
+                pm = {x: [1 - e, e * (1 - j.d_mistake), e * j.d_mistake][m]
+                      for x, e in ((NONE, err[k]), (CLEAN, err_review[k]), (MISTAKEN, err_review[k]))}
                 ph = {"none": 1 - harm[k], "u": harm[k] * (1 - j.d_harm), "d": harm[k] * j.d_harm}[h]
                 ba = pr.belief * agree[k]
                 pa = {"none": 1 - ba, "right": ba * (1 - pr.belief_wrong),
@@ -108,7 +111,7 @@ class AtomTables:
                                "ign_d": (1 - fix[k]) * j.d_ignore},
                 }
                 for x in (NONE, CLEAN, MISTAKEN):
-                    probs[k, x, a] = pm * ph * pa * by_prefix[x].get(act, 0.0)
+                    probs[k, x, a] = pm[x] * ph * pa * by_prefix[x].get(act, 0.0)
         self.A, self.K = A, K
         self.prob = probs                       # (K, 3, A)
         self.value = value                      # (A,)
@@ -183,6 +186,7 @@ class RoundSampler:
         f32 = lambda xs: np.array(xs, dtype=np.float32)  # noqa: E731  (compared with float32 uniforms)
         self.err = f32([s.err for s in st])
         self.err_deploy = f32([s.deploy_err for s in st])
+        self.err_review = f32([s.review_err for s in st])
         self.fix = f32([s.fix for s in st])
         self.false_fix = f32([s.false_fix for s in st])
         self.harm = f32([s.harm for s in st])
@@ -192,7 +196,7 @@ class RoundSampler:
         self.n = self.rule.responses_per_prompt(scn.selection)
         self.jitter = self._tie_jitter() if self.rule.ties_by_jitter else 1e-6
         self.tables = AtomTables(scn, self.err.astype(float), self.fix.astype(float), self.false_fix.astype(float),
-                                 self.harm.astype(float), self.agree.astype(float))
+                                 self.harm.astype(float), self.agree.astype(float), self.err_review.astype(float))
         self._fields: dict[tuple[bool, int], dict[str, np.ndarray]] = {}
         # constant factors of the cell probabilities (see _cells)
         pr, err = scn.prompts, self.err.astype(float)

@@ -50,9 +50,12 @@ def factors_for(p: MFParams, x: int, track_mistake: bool, err: np.ndarray | None
 
     With ``track_mistake`` the own-mistake factor keeps 'no mistake' and 'undetected
     mistake' apart (same reward, different turn-2 prefix); otherwise they are merged.
-    ``err`` (G, K) is the own mistake rate of this turn (default: the first-attempt rate).
+    ``err`` (G, K) is the own mistake rate of this turn (default: the first-attempt rate
+    ``err`` on a fresh question, the review rate ``err_review`` on a prompt that carries an
+    earlier answer).
     """
-    err = p.err if err is None else err
+    if err is None:
+        err = p.err if x == NONE else p.err_review
     det = err * p.d_mistake[:, None]                          # P(own mistake and noticed)
     if track_mistake:
         mistake = Factor([1 - err, err - det, det], [{}, {}, {"det_mistake": 1}],

@@ -14,7 +14,9 @@ import numpy as np
 
 from ..config import Scenario, ScenarioError
 
-STRATEGY_FIELDS = ("err", "err_deploy", "fix", "false_fix", "harm", "agree", "share")
+STRATEGY_FIELDS = ("err", "err_deploy", "err_review", "fix", "false_fix", "harm", "agree", "share")
+# optional rates that default to another field (and follow it on a grid unless set)
+FALLBACK = {"err_deploy": ("deploy_err", "err"), "err_review": ("review_err", "err")}
 SCALAR_FIELDS = {
     # attribute: dotted path in the scenario
     "base": "judge.base", "pen_mistake": "judge.pen_mistake", "bonus": "judge.bonus",
@@ -41,6 +43,7 @@ class MFParams:
     turns: int
     err: np.ndarray          # (G, K) own mistake rate, training context
     err_deploy: np.ndarray   # (G, K) own mistake rate, deployment context
+    err_review: np.ndarray   # (G, K) own mistake rate when reviewing / correcting an earlier answer
     fix: np.ndarray          # (G, K)
     false_fix: np.ndarray    # (G, K)
     harm: np.ndarray         # (G, K)
@@ -112,7 +115,7 @@ class MFParams:
         K = len(names)
         strat = {}
         for f in STRATEGY_FIELDS:
-            base = [getattr(s, "deploy_err") if f == "err_deploy" else getattr(s, f) for s in scn.strategies]
+            base = [getattr(s, FALLBACK[f][0]) if f in FALLBACK else getattr(s, f) for s in scn.strategies]
             if f == "share":
                 base = scn.shares
             arr = np.tile(np.asarray(base, dtype=float), (G, 1))
@@ -120,8 +123,9 @@ class MFParams:
                 key = f"strategies.{name}.{f}"
                 if key in grid:
                     arr[:, k] = grid[key]
-                elif f == "err_deploy" and scn.strategies[k].err_deploy is None and f"strategies.{name}.err" in grid:
-                    arr[:, k] = grid[f"strategies.{name}.err"]  # deploy rate follows err unless set
+                elif (f in FALLBACK and getattr(scn.strategies[k], f) is None
+                      and f"strategies.{name}.{FALLBACK[f][1]}" in grid):
+                    arr[:, k] = grid[f"strategies.{name}.{FALLBACK[f][1]}"]  # follows err unless set
             strat[f] = arr
         share = strat["share"]
         if np.any(np.abs(share.sum(axis=1) - 1.0) > 1e-6):

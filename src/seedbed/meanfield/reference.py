@@ -18,7 +18,7 @@ from ..judge import episode_return, turn_reward
 def _factors(scn: Scenario, k: int, x: str, track: bool) -> list[list[tuple[float, dict, str]]]:
     """Per factor, the (probability, detected flags, next prefix) of each state for strategy k."""
     st, j = scn.strategies[k], scn.judge
-    e, dm = st.err, j.d_mistake
+    e, dm = (st.err if x == "none" else st.review_err), j.d_mistake
     if track:
         mistake = [(1 - e, {}, "clean"), (e * (1 - dm), {}, "mistaken"), (e * dm, {"det_mistake": 1}, "mistaken")]
     else:
