@@ -157,39 +157,49 @@ def sweep(
     rounds = resolve_rounds(scn, backend)
     console.print(f"{int(np.prod(z.shape))} points × {rounds} rounds ({how}, executor {executor}). "
                   f"final {m}: min {np.nanmin(z):.3f}, max {np.nanmax(z):.3f}")
-    if res.seeds is not None:
+    if res.seeds is not None and len(res.seeds) > 1:
         lo, hi = res.interval(m)
-        console.print(f"widest 95% interval over seeds at a point: {np.nanmax(hi - lo):.3f}")
+        console.print(f"widest 95% interval over {len(res.seeds)} seeds at a point: {np.nanmax(hi - lo):.3f}")
+    elif res.seeds is not None:
+        console.print("1 seed per point: no intervals")
     console.print(f"results: {out / 'sweep.parquet'}; plot: {sorted(p.name for p in out.glob('*.png'))}")
 
 
 @app.command()
 @_user_errors
 def audit(
-    judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge) or a callable module:function."),
+    judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge and strategies) or a callable "
+                                          "module:function, imported from the working directory."),
     json_out: bool = typer.Option(False, "--json", help="Print the findings and every score as JSON."),
 ) -> None:
-    """Is honest behaviour reward-maximal in every situation? Exits 1 on any violation."""
+    """Is honest behaviour reward-maximal in every situation? Exits 1 on a violation, 2 on a bad judge.
+
+    Example: seedbed audit seed; seedbed audit mypkg.judges:my_judge --json
+    """
     from .audit import audit as run_audit, load_judge, to_json
 
-    name, j = load_judge(judge)
-    findings, table = run_audit(j)
+    name, j, scn = load_judge(judge)
+    res = run_audit(j, scn, name)
     if json_out:
-        console.print_json(to_json(name, findings, table))
+        console.print_json(to_json(res))
     else:
-        if findings:
-            t = Table(title=f"Reward-consistency audit of {name}: {len(findings)} violation(s)", title_justify="left")
+        for title, findings in ((f"Reward-consistency audit of {name} ({res.settings}): "
+                                 f"{len(res.findings)} violation(s)", res.findings),
+                                ("Worst case, not counted (transcript credit with gamma = 1)", res.worst_case)):
+            if not findings:
+                continue
+            t = Table(title=title, title_justify="left")
             for c in ("situation", "honest", "winning strategy", "margin", "why"):
                 t.add_column(c, overflow="fold")
             for f in findings:
                 t.add_row(f.situation, f"{f.honest} ({f.honest_reward:.3f})", f"{f.best} ({f.best_reward:.3f})",
                           f"{f.margin:+.3f}", f.explanation)
             console.print(t)
-        else:
-            situations = len({r["situation"] for r in table})
-            console.print(f"[bold green]consistent:[/] honest behaviour is reward-maximal in all {situations} "
-                          f"situations checked for {name}.")
-    if findings:
+        if res.consistent:
+            situations = len({r["situation"] for r in res.table})
+            console.print(f"[bold green]consistent:[/] honest behaviour is reward-maximal in every situation checked "
+                          f"for {name} ({res.settings}; {situations} situations incl. the worst case).")
+    if not res.consistent:
         raise typer.Exit(1)
 
 
@@ -238,6 +248,14 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory written by 
     kind = json.loads(man.read_text()).get("kind", "pipeline")
     get(kind, str(man)).report(run_dir)
     console.print(f"report: {run_dir / 'report.md'}")
+
+
+def _analyze_command():
+    from .analysis.command import analyze_command
+    return analyze_command
+
+
+app.command("analyze")(_user_errors(_analyze_command()))
 
 
 @app.command("list")
