@@ -7,11 +7,19 @@ The Python API mirrors the CLI:
     result = seedbed.run(scn, out="runs/seed")          # scenario + control, report on disk
     print(result.verdict.headline)
     phase = seedbed.sweep(scn, ["judge.bonus=0:2:41", "prompts.phi=0:1:41"], out="runs/sweep")
+    fixed = seedbed.analyze(scn)                          # fixed points, stability, invasion, basins
 """
 
 from .api import RunResult, run
 from .config import Scenario, ScenarioError, load_scenario
 from .sweeps import SweepResult, sweep
 
-__all__ = ["RunResult", "Scenario", "ScenarioError", "load_scenario", "run", "sweep", "SweepResult"]
+__all__ = ["analyze", "RunResult", "Scenario", "ScenarioError", "load_scenario", "run", "sweep", "SweepResult"]
 __version__ = "0.1.0"
+
+
+def analyze(scn, *args, **kwargs):
+    """Fixed points, stability, invasion and basins of a scenario's mean-field map
+    (:func:`seedbed.analysis.analyze`; imported on first use: it needs scipy.optimize)."""
+    from .analysis import analyze as _analyze
+    return _analyze(scn, *args, **kwargs)

@@ -2,7 +2,9 @@
 
 For each variation of the scenario (the self-written fraction phi, the correction bonus,
 persona persistence rho, every registered selection rule) both arms are recomputed
-exactly and the seeder's final share is recorded. Computed when a run is written and
+exactly and the seeder's final share is recorded, with the number of stable end states
+of the variation's map and the share of starting mixtures each attracts: where there is
+more than one, the verdict holds for the scenario's start, not for every start. Computed when a run is written and
 stored as tidy data (conditions.parquet) that the report reads; it takes milliseconds.
 """
 
@@ -43,7 +45,7 @@ def condition_table(scn: Scenario) -> pa.Table:
     """Seeder's final share in each variation and in its control, and whether it selects."""
     seeder = scn.seeder
     cols: dict[str, list] = {"factor": [], "value": [], "is_base": [], "scenario_final": [],
-                             "control_final": [], "effect": [], "selects": []}
+                             "control_final": [], "effect": [], "selects": [], "stable_states": [], "basins": []}
     for factor, shown, over in variations(scn):
         try:
             var = scn.with_overrides(over)
@@ -62,4 +64,31 @@ def condition_table(scn: Scenario) -> pa.Table:
         cols["control_final"].append(c)
         cols["effect"].append(a - c)
         cols["selects"].append(bool(a - c > MARGIN))
+        states, basins = _stable_states(var)
+        cols["stable_states"].append(states)
+        cols["basins"].append(basins)
     return pa.table(cols)
+
+
+def _stable_states(scn: Scenario) -> tuple[int, str]:
+    """How many stable end states the variation's mean-field map has, and the share of
+    starting mixtures each attracts (e.g. "all A 47%, all B 53%"); (0, "") for populations."""
+    if scn.population.members > 1:
+        return 0, ""
+    from .analysis import start_dependence
+
+    d = start_dependence(scn, samples=BASIN_SAMPLES, starts=2, max_rounds=1000)
+    parts = []
+    for b in d["basins"]:
+        state = b["state"]
+        label = "no stable state" if state is None else _state_label(state)
+        parts.append(f"{label} {b['share']:.0%}" + (" (start)" if b["contains_start"] else ""))
+    return d["stable_states"], ", ".join(parts)
+
+
+def _state_label(state: dict[str, float]) -> str:
+    top = [n for n, x in state.items() if x > 0.999]
+    return f"all {top[0]}" if top else ", ".join(f"{n} {x:.2f}" for n, x in state.items() if x > 0.005)
+
+
+BASIN_SAMPLES = 32      # starting mixtures per variation: a quick census, `seedbed analyze` for more

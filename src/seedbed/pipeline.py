@@ -22,6 +22,7 @@ from .lineage import Lineage
 from .runner import RunPlan, execute, plan_run
 from .verdict import Verdict, judge_verdict
 
+STATES_SAMPLES = 128     # quasi-random starting mixtures behind a run's basin shares
 KindProgress = Callable[[str, int, "dict[str, float] | None"], None]
 
 
@@ -89,6 +90,9 @@ def write_run(result: RunResult, plan: RunPlan, seconds: float, report: bool = T
     rundir.write_table(out / "metrics.parquet", result.metrics)
     rundir.write_text(out / "scenario.toml", to_toml(result.scenario))
     rundir.write_table(out / "conditions.parquet", condition_table(result.scenario))
+    if result.scenario.population.members == 1:          # the long-run answer's dependence on the start
+        from .analysis import start_dependence
+        rundir.write_json(out / "start_dependence.json", start_dependence(result.scenario, samples=STATES_SAMPLES))
     if result.backend == "neural":
         from .prediction import meanfield_prediction
         rundir.write_table(out / "prediction.parquet", meanfield_prediction(plan, result.metrics))

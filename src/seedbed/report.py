@@ -13,12 +13,13 @@ import numpy as np
 
 from . import plots, rundir
 from .schema import ScenarioError
-from .metrics import final_values, mean_ci, series
+from .metrics import UNIT, final_values, fmt_ci, mean_ci, series
+from .verdict import Verdict
 
 
-def _fmt(t: tuple[float, float, float], n: int) -> str:
-    m, lo, hi = t
-    return f"{m:.3f}" if n < 2 else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+def _fmt(t, n: int) -> str:
+    """A mean with its interval and seed count (n = 0: an exact value)."""
+    return fmt_ci(tuple(t), n)
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -31,8 +32,8 @@ def write_report(run_dir: str | Path) -> Path:
     table = rundir.read_table(run_dir / "metrics.parquet")
     scn, v = man["scenario"], man["verdict"]
     names = [s["name"] for s in scn["strategies"]]
-    n_seeds = len(man["seeds"])
     exact = v["exact"]
+    n_seeds = 0 if exact else len(man["seeds"])          # 0: exact values, no interval
     pdir = run_dir / "plots"
     plots.plot_shares(table, names, pdir / "shares.png",
                       f"{scn['name']}: shares (solid: scenario, dashed: control)")
@@ -40,13 +41,19 @@ def write_report(run_dir: str | Path) -> Path:
                       "P(prompt carries a mistake)", "Mistake prevalence in the round's prompts")
     plots.plot_metric(table, "reward/mean", pdir / "reward.png", "mean judge reward", "Mean reward of all responses")
 
-    basis = "exact (mean-field), 1 evaluation" if exact else f"{n_seeds} seeds, 95% interval over seeds"
+    basis = "exact (mean-field), 1 evaluation" if exact else f"{n_seeds} seed(s), 95% interval over seeds"
     L = [f"# seedbed report: {scn['name']}", ""]
     if scn.get("shows"):
         L += [f"*{scn['shows'].strip()}*", ""]
     if scn.get("description"):
         L += [scn["description"].strip(), ""]
-    L += ["## Verdict", "", f"**{_headline(v)}**", "", _detail(v), "",
+    verdict = Verdict(**{k: x for k, x in v.items() if k != "selects"})
+    L += ["## Verdict", "", f"**{verdict.headline}**", "", verdict.detail, "",
+          f"The threshold: a difference in {verdict.seeder}'s final share above {verdict.margin} is called an effect "
+          "(two points of share: below what matters for a policy's behaviour, above the exact model's rounding). "
+          "A sampled run needs at least 3 seeds and an interval entirely on one side of the threshold; otherwise "
+          "the verdict is inconclusive. Intervals are 95% Student-t intervals over seeds (exact quantiles), "
+          "truncated to the range the quantity can take.", "",
           f"Backend: `{man['backend']}`"
           + (" (members as Ray Tune PBT trials)" if man.get("executor") == "ray" else "")
           + f"; numbers: {basis}. Control: same scenario with "
@@ -56,8 +63,8 @@ def write_report(run_dir: str | Path) -> Path:
           "|---|---|---|---|---|---|"]
     for s in scn["strategies"]:
         nm = s["name"]
-        fs = mean_ci(final_values(table, f"share/{nm}", "scenario"))
-        fc = mean_ci(final_values(table, f"share/{nm}", "control"))
+        fs = mean_ci(final_values(table, f"share/{nm}", "scenario"), bounds=UNIT)
+        fc = mean_ci(final_values(table, f"share/{nm}", "control"), bounds=UNIT)
         k1 = []
         for arm in ("scenario", "control"):
             first = [vals[0] for _, vals in series(table, f"keep/{nm}", arm).values()]
@@ -75,8 +82,8 @@ def write_report(run_dir: str | Path) -> Path:
               "context, at the last round.", "",
               "| arm | training context | deployment context |", "|---|---|---|"]
         for arm in ("scenario", "control"):
-            tr = _clip(mean_ci(final_values(table, "behaviour/err_train", arm)))
-            de = _clip(mean_ci(final_values(table, "behaviour/err_deploy", arm)))
+            tr = mean_ci(final_values(table, "behaviour/err_train", arm), bounds=UNIT)
+            de = mean_ci(final_values(table, "behaviour/err_deploy", arm), bounds=UNIT)
             L.append(f"| {arm} | {_fmt(tr, n_seeds)} | {_fmt(de, n_seeds)} |")
         L += ["", "A gap between the columns means the behaviour depends on the context: a training-time "
               "metric then sees what a deployment-time metric misses (or the reverse).", ""]
@@ -106,13 +113,26 @@ def write_report(run_dir: str | Path) -> Path:
               f"(exact per member; populations use the root seed for exploit choices); 'selects' means "
               f"{v['seeder']}'s final share exceeds the control's by more than 0.02.", ""]
         L += summarise(ct)
-        L += ["", "| setting | value | final share (scenario) | final share (control) | difference | selects |",
-              "|---|---|---|---|---|---|"]
-        for r in ct.to_pylist():
+        rows = ct.to_pylist()
+        states = "stable_states" in ct.column_names and any(r["stable_states"] for r in rows)
+        L += ["", "| setting | value | final share (scenario) | final share (control) | difference | selects |"
+              + (" stable end states (share of starts) |" if states else ""),
+              "|---|---|---|---|---|---|" + ("---|" if states else "")]
+        for r in rows:
             base = " (this run)" if r["is_base"] else ""
+            ends = f" {r['stable_states']}: {r['basins']} |" if states else ""
             L.append(f"| `{r['factor']}` | {r['value']}{base} | {r['scenario_final']:.3f} | {r['control_final']:.3f} | "
-                     f"{r['effect']:+.3f} | {'yes' if r['selects'] else 'no'} |")
+                     f"{r['effect']:+.3f} | {'yes' if r['selects'] else 'no'} |{ends}")
+        if states and any(r["stable_states"] > 1 for r in rows):
+            L += ["", "Where a setting has more than one stable end state, its 'selects' holds for this scenario's "
+                  "start (marked '(start)'), not for every start: the shares say how many of 32 quasi-random starting "
+                  "mixtures end in each state (`seedbed analyze` gives the fixed points, their stability and the "
+                  "invasion rates)."]
         L.append("")
+
+    sd = run_dir / "start_dependence.json"
+    if sd.exists():
+        L += _start_section(json.loads(sd.read_text()), v["seeder"])
 
     L += ["## Reproduce", "", "From this folder (scenario.toml is the resolved scenario, overrides applied):", "",
           "```", f"seedbed run scenario.toml --backend {man['backend']}"
@@ -121,23 +141,6 @@ def write_report(run_dir: str | Path) -> Path:
           f"Code revision `{man['code_revision']}`; root seed {man['root_seed']}; "
           f"versions: {', '.join(f'{k} {x}' for k, x in sorted(man['versions'].items()))}.", ""]
     return rundir.write_text(run_dir / "report.md", "\n".join(L))
-
-
-def _headline(v: dict) -> str:
-    exact = v["exact"]
-    n = 1 if exact else v["n_seeds"]
-    b = v.get("behaviour", "seeding")
-    verb = f"selects for {b}" if v["selects"] else f"does not select for {b}"
-    return (f"This setup {verb}: {v['seeder']}'s final share is {_fmt(v['scenario_final'], n)} against "
-            f"{_fmt(v['control_final'], n)} in the control (start {v['initial']:.3f}).")
-
-
-def _detail(v: dict) -> str:
-    n = 1 if v["exact"] else v["n_seeds"]
-    basis = ("exact expectation, no sampling noise" if v["exact"]
-             else f"paired over {v['n_seeds']} seeds, 95% t-interval")
-    return (f"Difference scenario − control: {_fmt(v['effect'], n)} ({basis}). The first-turn error rate "
-            f"(how often the policy's own answers are wrong, i.e. seeding) differs by {_fmt(v['seeding_effect'], n)}.")
 
 
 PROBES = [("behaviour/err_deploy", "first-turn error (seeding)"), ("probe/fix_rate", "true corrections"),
@@ -155,7 +158,7 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
     for metric, label in PROBES:
         a = final_values(table, metric, "scenario")
         c = final_values(table, metric, "control")
-        L.append(f"| {label} | {_fmt(_clip(mean_ci(a)), n_seeds)} | {_fmt(_clip(mean_ci(c)), n_seeds)} |")
+        L.append(f"| {label} | {_fmt(mean_ci(a, bounds=UNIT), n_seeds)} | {_fmt(mean_ci(c, bounds=UNIT), n_seeds)} |")
     L += ["", "## Neural vs mean-field", "",
           f"Persona shares are estimated from the probe rates (least squares on the simplex). The mean-field "
           f"prediction starts from the measured round-0 shares and uses the measured persistence rho.", "",
@@ -177,9 +180,23 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
     return L
 
 
-def _clip(t: tuple[float, float, float]) -> tuple[float, float, float]:
-    """Rates and shares live in [0, 1]; so do their intervals."""
-    return t[0], max(0.0, t[1]), min(1.0, t[2])
+def _start_section(d: dict, seeder: str) -> list[str]:
+    """Does the long-run answer depend on where training starts? (from start_dependence.json)"""
+    L = ["## Where the answer depends on the start", ""]
+    if not d["depends_on_start"]:
+        L += [f"The scenario's mean-field map has {d['stable_states']} stable end state: every start ends there, so "
+              "the verdict does not depend on the starting mixture.", ""]
+        return L
+    L += [f"The scenario's mean-field map has **{d['stable_states']} stable end states**, so the long-run answer "
+          f"depends on the start. Of {d['samples']} quasi-random starting mixtures (uniform on the simplex):", ""]
+    for b in d["basins"]:
+        state = "no stable state reached" if b["state"] is None else ", ".join(
+            f"{n} {x:.3f}" for n, x in b["state"].items())
+        L.append(f"- {b['share']:.0%} end at {state}" + (" — this scenario's start ends here" if b["contains_start"]
+                                                           else ""))
+    L += ["", f"The verdict about {seeder} holds for this scenario's start; run `seedbed analyze scenario.toml` "
+          "for the fixed points, their stability and whether a rare seeder can invade.", ""]
+    return L
 
 
 def summarise(table) -> list[str]:
