@@ -80,7 +80,7 @@ def test_report_rebuilds_from_data_only(tmp_path):
     from seedbed.report import write_report
     write_report(tmp_path)
     assert (tmp_path / "report.md").read_text() == before and (tmp_path / "plots" / "shares.png").exists()
-    with pytest.raises(ScenarioError, match="not a seedbed run directory"):
+    with pytest.raises(ScenarioError, match="not a finished seedbed run"):
         write_report(tmp_path / "plots")
 
 
@@ -106,7 +106,7 @@ def test_sweep_over_a_structural_axis_and_bad_axes(tmp_path):
         seedbed.sweep(load_scenario("seed"), ["judge.bonus=0:x:3"])
     with pytest.raises(ScenarioError, match=r"leaves \[0, 1\]"):
         seedbed.sweep(load_scenario("seed"), ["prompts.phi=0:2:3"])
-    with pytest.raises(ScenarioError, match="not a sweep metric"):
+    with pytest.raises(ScenarioError, match="not a metric of this sweep"):
         seedbed.sweep(load_scenario("seed"), ["prompts.phi=0:1:3"], out=tmp_path, metric="share/Z")
 
 

@@ -48,7 +48,7 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path):
         (["run", "seed", "--backend", "quantum"], "unknown backend 'quantum'"),
         (["run", "seed", "--set", "prompts.phi"], "expected key=value"),
         (["sweep", "seed", "--grid", "judge.bonus=1:2"], "start:stop:num"),
-        (["report", tmp_path], "not a seedbed run directory"),
+        (["report", tmp_path], "not a finished seedbed run"),
     ]
     for args, fragment in cases:
         r = invoke(*args)

@@ -24,7 +24,8 @@ ProgressFn = Callable[[str, int, "dict[str, float] | None"], None]
 
 def run(scenario: Any, backend: str | None = None, out: str | Path | None = None, seeds: int | None = None,
         progress: ProgressFn | None = None, report: bool = True, executor: str | None = None,
-        address: str | None = None, workers: int | None = None) -> RunResult | KindResult:
+        address: str | None = None, workers: int | None = None, resume: bool = False,
+        force: bool = False) -> RunResult | KindResult:
     """Run a scenario of any kind and write its run folder to ``out`` (if given).
 
     A pipeline scenario runs with its control (the same scenario with the ``[control]``
@@ -34,6 +35,9 @@ def run(scenario: Any, backend: str | None = None, out: str | Path | None = None
     with random exploit), 1 when it is exact. ``executor="ray"`` runs a neural
     population's members as Ray Tune trials, on a local Ray or the cluster at ``address``.
     Other kinds (krueger, grading) run their own experiment and take none of these options.
+    ``out`` must be absent or empty unless it holds this same run and ``resume`` is set, or
+    ``force`` replaces what it holds (see :mod:`seedbed.runfolder`).
     """
     options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers}
-    return get(scenario.kind).run(scenario, out=out, progress=progress, report=report, **options)
+    return get(scenario.kind).run(scenario, out=out, progress=progress, report=report, resume=resume, force=force,
+                                  **options)

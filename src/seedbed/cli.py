@@ -19,13 +19,14 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 from rich.table import Table
 
+from .executors import WorkerDied
 from .schema import ScenarioError
 from .tables import round_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="seedbed: does this post-training setup, through an outer loop, select for mistake seeding?")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)                 # ':b:' in a user's value is text, not an emoji
+err_console = Console(stderr=True, emoji=False)
 
 
 def _user_errors(fn: Callable) -> Callable:
@@ -36,6 +37,9 @@ def _user_errors(fn: Callable) -> Callable:
         except ScenarioError as e:
             err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
+        except WorkerDied as e:
+            err_console.print(f"[bold red]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
     return wrapper
 
 
@@ -92,22 +96,34 @@ def run(
     executor: Optional[str] = typer.Option(None, "--executor", "-e",
                                            help="local, or ray: a neural population's members as Ray Tune PBT trials."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="CPUs for a local Ray instance (default: up to 2)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="CPUs for a local Ray instance (default: up to 2)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the same run in --out (finished rounds are kept)."),
+    force: bool = typer.Option(False, "--force", help="Replace the run that --out holds."),
 ) -> None:
-    """Run a scenario (with its control), print per-round tables and the verdict, write a report."""
+    """Run a scenario (with its control), print per-round tables and the verdict, write a report.
+
+    Without --out the run goes to runs/<name>/<backend> (or -2, -3, ... when that is taken).
+    Example: seedbed run seed --backend agent --seeds 5
+    """
     from .api import run as api_run
     from .config import load_scenario
     from .kinds import get
+    from .runfolder import default_folder
 
     scn = load_scenario(scenario, set_ or [])
     kind = get(scn.kind)
     options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers}
-    out = out or Path("runs") / scn.name / (backend or ("meanfield" if scn.kind == "pipeline" else "agent"))
+    if out is None:
+        base = Path("runs") / scn.name / (backend or ("meanfield" if scn.kind == "pipeline" else "agent"))
+        out = base if (resume or force) else default_folder(base)
+    if resume and force:
+        raise ScenarioError("--resume and --force: choose one")
     _quiet_env(out)
     totals = kind.total(scn, **options)
     live = _LiveRounds(totals, getattr(scn, "names", None), scn.name)
     with live.live:
-        result = api_run(scn, out=out, progress=live, **options)
+        result = api_run(scn, out=out, progress=live, resume=resume, force=force, **options)
     for item in kind.show(result):
         console.print(item)
     if scn.kind != "pipeline":
@@ -126,7 +142,8 @@ def sweep(
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per point on a sampled backend (default 5)."),
     executor: str = typer.Option("local", "--executor", "-e", help="local (process pool) or ray."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
-    workers: int = typer.Option(0, "--workers", help="Local processes / local Ray CPUs (0: up to 2)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Local processes / local Ray CPUs (default: up to 2)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard finished parts in --out instead of resuming."),
 ) -> None:
     """Phase diagram: final metrics over a grid, tidy Parquet + heat map. Resumes if interrupted."""
@@ -141,13 +158,22 @@ def sweep(
         raise ScenarioError(f"--seeds {seeds}: need at least 1")
     p = plan(scn, axes, backend, seeds)
     total = sum(p.sizes)
-    out = out or Path("runs") / scn.name / "sweep"
+    if out is None:                      # the same sweep resumes; a different one gets a new folder
+        from .runfolder import held_spec, normalise
+        from .sweeps import sweep_spec
+        base = Path("runs") / scn.name / "sweep"
+        spec = sweep_spec(scn, p)
+        out = base
+        n = 1
+        while out.exists() and any(out.iterdir()) and held_spec(out) != normalise(spec):
+            n += 1
+            out = base.with_name(f"sweep-{n}")
     _quiet_env(out)
     label = "grid points" if p.exact else f"points × {len(p.seeds)} seeds"
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=console) as prog:
         task = prog.add_task("sweep", total=total)
-        res = run_sweep(scn, axes, out=out, workers=workers or None, metric=metric, backend=backend, seeds=seeds,
+        res = run_sweep(scn, axes, out=out, workers=workers, metric=metric, backend=backend, seeds=seeds,
                         executor=executor, address=address, fresh=fresh, progress=lambda k: prog.advance(task, k))
     m = metric or f"share/{scn.seeder}"
     z = res.grid(m)
@@ -216,6 +242,11 @@ def contamination(
     from .contamination import Guard, read_items
     from .rundir import write_text
 
+    if out is not None:
+        from .runfolder import check_writable
+        if out.is_dir():
+            raise ScenarioError(f"--out {out}: is a folder; give a file name for the clean items")
+        check_writable(out.parent)
     protected = [x for p in eval_ for x in read_items(p, mark_canary=False)]
     items = read_items(train)
     guard = Guard(protected, use_template=not no_template)
@@ -237,16 +268,14 @@ def contamination(
 @_user_errors
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by `seedbed run`.")) -> None:
     """Rebuild report.md and the plots of a run directory from its data files."""
-    import json
 
     from .kinds import get
 
+    from .runfolder import verify
+
+    man = verify(run_dir)                 # complete and undamaged, or one line naming the problem
     _quiet_env(run_dir)
-    man = run_dir / "manifest.json"
-    if not man.is_file():
-        raise ScenarioError(f"{run_dir}: not a seedbed run directory (no manifest.json)")
-    kind = json.loads(man.read_text()).get("kind", "pipeline")
-    get(kind, str(man)).report(run_dir)
+    get(man.get("kind", "pipeline"), str(run_dir / "manifest.json")).report(run_dir)
     console.print(f"report: {run_dir / 'report.md'}")
 
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from .config import Scenario, ScenarioError
 from .metrics import final_values
-from .runner import final_grid, run_repetition
+from .runner import final_many, run_repetition
 from .selection import RULES
 from .verdict import MARGIN
 
@@ -34,27 +34,23 @@ def variations(scn: Scenario) -> list[tuple[str, str, dict]]:
     return out
 
 
-def final_share(scn: Scenario, name: str) -> float:
-    """The strategy's final share on the mean-field backend (population mean for populations)."""
-    if scn.population.members == 1:
-        return float(final_grid(scn)[f"share/{name}"][0])
-    return float(final_values(run_repetition(scn, "meanfield", scn.seed), f"share/{name}")[0])
-
-
 def condition_table(scn: Scenario) -> pa.Table:
-    """Seeder's final share in each variation and in its control, and whether it selects."""
+    """Seeder's final share in each variation and in its control, whether it selects, and how
+    many stable end states the variation's map has (with their basin shares)."""
     seeder = scn.seeder
     cols: dict[str, list] = {"factor": [], "value": [], "is_base": [], "scenario_final": [],
                              "control_final": [], "effect": [], "selects": [], "stable_states": [], "basins": []}
+    rows = []
     for factor, shown, over in variations(scn):
         try:
             var = scn.with_overrides(over)
-            ctl = var.control_scenario()
+            rows.append((factor, shown, var, var.control_scenario()))
         except ScenarioError:
             continue
-        try:
-            a, c = final_share(var, seeder), final_share(ctl, seeder)
-        except NotImplementedError:         # a registered rule with no exact (mean-field) form
+    finals = _finals([s for _, _, var, ctl in rows for s in (var, ctl)], seeder)
+    for i, (factor, shown, var, ctl) in enumerate(rows):
+        a, c = finals[2 * i], finals[2 * i + 1]
+        if a is None or c is None:                # a registered rule with no exact (mean-field) form
             continue
         section, field = factor.split(".")
         cols["factor"].append(factor)
@@ -68,6 +64,24 @@ def condition_table(scn: Scenario) -> pa.Table:
         cols["stable_states"].append(states)
         cols["basins"].append(basins)
     return pa.table(cols)
+
+
+def _finals(scns: list[Scenario], name: str) -> list[float | None]:
+    """The strategy's final share in each scenario: single policies batched into few exact
+    grids, populations one run each (population mean); None where the rule has no exact form."""
+    out: list[float | None] = [None] * len(scns)
+    single = [i for i, s in enumerate(scns) if s.population.members == 1 and _exact_rule(s)]
+    for i, res in zip(single, final_many([scns[i] for i in single])):
+        out[i] = res[f"share/{name}"]
+    for i, s in enumerate(scns):
+        if s.population.members > 1 and _exact_rule(s):
+            out[i] = float(final_values(run_repetition(s, "meanfield", s.seed), f"share/{name}")[0])
+    return out
+
+
+def _exact_rule(scn: Scenario) -> bool:
+    from .selection import Rule, get_rule
+    return type(get_rule(scn.selection.rule)).exact_kept is not Rule.exact_kept
 
 
 def _stable_states(scn: Scenario) -> tuple[int, str]:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .schema import KindScenario, ScenarioError, StrictModel
+from .schema import NAME_FIELD, KindScenario, ScenarioError, StrictModel
 from .selection import RULES
 
 __all__ = ["KindScenario", "Scenario", "ScenarioError", "load_scenario"]
@@ -155,7 +155,7 @@ class Neural(StrictModel):
     """The neural backend: a real transformer put through the pipeline (DESIGN.md §5)."""
 
     model: str | None = Field(default=None, description="A local causal-LM folder; None builds and pre-trains the tiny model.")
-    device: str = Field(default="auto", description="auto | cpu | cuda.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto | cpu | cuda.")
     rounds: int | None = Field(default=8, ge=1, description="Rounds for this backend (None: the scenario's rounds).")
     max_number: int = Field(default=20, ge=2, le=500, description="Questions a + b with a, b < max_number.")
     d_model: int = Field(default=96, ge=16)
@@ -204,6 +204,13 @@ class Population(StrictModel):
     init_spread: float = Field(default=0.0, ge=0.0,
                                description="Members' initial shares ~ Dirichlet(shares / spread); 0 = identical.")
 
+    @field_validator("factors")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(f <= 0 for f in v):
+            raise ValueError("must all be positive (explore multiplies a rate by one of them)")
+        return v
+
     @model_validator(mode="after")
     def _explorable(self) -> "Population":
         bad = [k for k in self.explore if k not in ("update.eta", "update.kappa")]
@@ -224,7 +231,7 @@ class Scenario(StrictModel):
     """One complete, named setup of the training pipeline (kind = "pipeline")."""
 
     kind: Literal["pipeline"] = "pipeline"
-    name: str = Field(min_length=1)
+    name: str = Field(**NAME_FIELD)
     description: str = ""
     shows: str = Field(default="", description="One line: what this preset demonstrates.")
     seed: int = Field(default=0, ge=0, description="Root seed; every random stream is split from it.")
@@ -428,6 +435,8 @@ def _format_errors(e: ValidationError, raw: dict[str, Any], source: str, root: t
             msg = f"unknown field; allowed here: {allowed}"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "string_pattern_mismatch":
+            msg = "must be a plain name: letters, digits, '_', '-', '.' (it names output folders)"
         value = err.get("input")
         shown = "" if err["type"] in ("missing",) or isinstance(value, dict) else f" = {value!r}"
         lines.append(f"{source}: field '{field}'{shown}: {msg}")

@@ -112,8 +112,16 @@ def read_items(path, mark_canary: bool = True) -> list[str]:
     p = Path(path)
     if not p.exists():
         raise ScenarioError(f"{p}: no such file")
+    if not p.is_file():
+        raise ScenarioError(f"{p}: not a file")
+    try:
+        text_lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise ScenarioError(f"{p}: cannot be read ({e.strerror})") from None
     items = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
+    for n, line in enumerate(text_lines, 1):
         if not line.strip():
             continue
         if p.suffix in (".jsonl", ".json"):
@@ -124,13 +132,19 @@ def read_items(path, mark_canary: bool = True) -> list[str]:
             if isinstance(rec, str):
                 items.append(rec)
                 continue
+            if not isinstance(rec, dict):
+                raise ScenarioError(f"{p}:{n}: a JSON {type(rec).__name__} where an object or a string was expected "
+                                    "(fields read: input, text, prompt, question, messages)")
             text = next((rec[k] for k in ("input", "text", "prompt", "question") if isinstance(rec.get(k), str)), None)
-            if text is None and isinstance(rec.get("messages") or rec.get("input"), list):
-                text = "\n".join(m.get("content", "") for m in (rec.get("messages") or rec.get("input")))
+            msgs = rec.get("messages") or rec.get("input")
+            if text is None and isinstance(msgs, list) and all(isinstance(m, dict) for m in msgs):
+                text = "\n".join(str(m.get("content", "")) for m in msgs)
             if text is None:
                 raise ScenarioError(f"{p}:{n}: no 'input', 'text', 'prompt', 'question' or 'messages' field")
-            meta = rec.get("metadata") or {}
+            meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
             items.append(text + (f" {CANARY}" if mark_canary and meta.get("canary") == CANARY else ""))
         else:
             items.append(line)
+    if not items:
+        raise ScenarioError(f"{p}: no items (the file is empty)")
     return items

@@ -17,11 +17,12 @@ import os
 import sys
 import tempfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .config import ScenarioError
+from .schema import ScenarioError
 
 EXECUTORS = ("local", "ray")
 # AF_UNIX socket paths are limited to 107 bytes; Ray puts sockets at
@@ -29,6 +30,10 @@ EXECUTORS = ("local", "ray")
 _MAX_RAY_TEMP = 44
 
 OnDone = Callable[[int, Any], None]
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of a local pool died; the run folder can be resumed."""
 
 
 def default_workers() -> int:
@@ -75,6 +80,9 @@ def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, w
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         on_done(pending.pop(f), f.result())
+            except BrokenProcessPool:         # a worker was killed (a signal, out of memory)
+                raise WorkerDied("a worker process died (killed, or out of memory); the tasks that finished "
+                                 "are saved: run the same command again to resume") from None
             except BaseException:             # Ctrl-C or a failed task: drop what has not started
                 for f in pending:
                     f.cancel()
@@ -116,6 +124,10 @@ def ray_session(run_dir: Path, address: str | None = None, num_cpus: int | None 
         return
     env = {"env_vars": worker_env()}
     link = None
+    if not address:
+        # Ray treats 127.0.0.1 as "this node" and swaps in the machine's network address
+        # unless clustering is off: off, every server binds and talks on loopback only.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if address:
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
     else:
@@ -148,14 +160,25 @@ def run_ray(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, run
                 on_done(pending.pop(ref), ray.get(ref))
 
 
+def check_executor(executor: str, workers: int | None = None, address: str | None = None) -> None:
+    """Refuse an unknown executor, a worker count below 1, or an address without Ray."""
+    if executor not in EXECUTORS:
+        raise ScenarioError(f"--executor {executor!r}: unknown; choose from {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ScenarioError(f"--workers {workers}: need at least 1")
+    if address and executor != "ray":
+        raise ScenarioError("--address only applies to --executor ray")
+
+
 def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, executor: str = "local",
               workers: int | None = None, address: str | None = None, run_dir: Path | None = None) -> None:
-    """Dispatch to the named executor."""
+    """Dispatch to the named executor. Without ``run_dir`` Ray's temp folder is a temporary
+    folder removed afterwards."""
+    check_executor(executor, workers, address)
     if executor == "local":
-        if address:
-            raise ScenarioError("--address only applies to --executor ray")
         run_local(fn, tasks, on_done, workers)
-    elif executor == "ray":
-        run_ray(fn, tasks, on_done, Path(run_dir or tempfile.mkdtemp(prefix="seedbed-")), address, workers)
+    elif run_dir is not None:
+        run_ray(fn, tasks, on_done, Path(run_dir), address, workers)
     else:
-        raise ScenarioError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        with tempfile.TemporaryDirectory(prefix="seedbed-") as tmp:
+            run_ray(fn, tasks, on_done, Path(tmp), address, workers)

@@ -120,7 +120,9 @@ def report_grading(out: Path) -> dict:
 
     from . import plots, rundir
 
-    man = json.loads((out / "manifest.json").read_text())
+    from .runfolder import verify
+
+    man = verify(out)
     scn = GradingScenario.model_validate(man["scenario"])
     g = scn.grading
     res = rundir.read_table(out / "results.parquet").to_pydict()
@@ -132,7 +134,7 @@ def report_grading(out: Path) -> dict:
     exp = rundir.read_table(out / "expected.parquet").to_pydict()
     cur = rundir.read_table(out / "curves.parquet").to_pydict()
 
-    plt = plots._plt()
+    plt = plots._plt(out)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for credit in ("schedule", "step"):
         steps = sorted(set(st for c, st in zip(cur["credit"], cur["step"]) if c == credit))
@@ -167,15 +169,19 @@ def report_grading(out: Path) -> dict:
 
 # ----------------------------------------------------------------------------- the kind
 
-def run(scn: GradingScenario, out: Path | None = None, progress=None, report: bool = True, **options) -> "KindResult":
+def run(scn: GradingScenario, out: Path | None = None, progress=None, report: bool = True,
+        resume: bool = False, force: bool = False, **options) -> "KindResult":
     """Train learners under both credit rules and write the run folder (default ``runs/<name>/agent``)."""
     from .kinds import refuse_options, KindResult
 
     refuse_options("grading", options)
+    from .runfolder import claim
+
     out = Path(out) if out is not None else Path("runs") / scn.name / "agent"
-    out.mkdir(parents=True, exist_ok=True)
     tick = (lambda k: progress("credit rules", k, None)) if progress else None
-    return KindResult(scn, write_grading(scn, out, tick), out)
+    with claim(out, f"a {scn.kind} run of {scn.name}", {"kind": scn.kind, "scenario": scn.model_dump(mode="json")},
+               resume, force):
+        return KindResult(scn, write_grading(scn, out, tick), out)
 
 
 def show(result: "KindResult") -> list:

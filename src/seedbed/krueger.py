@@ -250,12 +250,14 @@ def report_krueger(out: Path) -> list[dict]:
 
     from . import plots, rundir
 
-    man = json.loads((out / "manifest.json").read_text())
+    from .runfolder import verify
+
+    man = verify(out)
     scn = KruegerScenario.model_validate(man["scenario"])
     seconds = json.loads((out / "timing.json").read_text())["seconds"] if (out / "timing.json").exists() else None
     rows = summary(rundir.read_table(out / "results.parquet"))
     k = scn.krueger
-    plt = plots._plt()
+    plt = plots._plt(out)
     fig, axes = plt.subplots(1, len(k.swap), figsize=(5 * len(k.swap), 3.6), sharey=True, squeeze=False)
     labels = [("none" if i == 0 else str(i)) for i in k.interval]
     for ax, swap in zip(axes[0], k.swap):
@@ -313,15 +315,19 @@ def report_krueger(out: Path) -> list[dict]:
 
 # ----------------------------------------------------------------------------- the kind
 
-def run(scn: KruegerScenario, out: Path | None = None, progress=None, report: bool = True, **options) -> "KindResult":
+def run(scn: KruegerScenario, out: Path | None = None, progress=None, report: bool = True,
+        resume: bool = False, force: bool = False, **options) -> "KindResult":
     """Run every configuration and write the run folder (default ``runs/<name>/agent``)."""
     from .kinds import refuse_options, KindResult
 
     refuse_options("krueger", options)
+    from .runfolder import claim
+
     out = Path(out) if out is not None else Path("runs") / scn.name / "agent"
-    out.mkdir(parents=True, exist_ok=True)
     tick = (lambda k: progress("configurations", k, None)) if progress else None
-    return KindResult(scn, write_krueger(scn, out, tick), out)
+    with claim(out, f"a {scn.kind} run of {scn.name}", {"kind": scn.kind, "scenario": scn.model_dump(mode="json")},
+               resume, force):
+        return KindResult(scn, write_krueger(scn, out, tick), out)
 
 
 def show(result: "KindResult") -> list:

@@ -19,9 +19,12 @@ from . import rundir
 from .config import Scenario, scenario_to_dict, to_toml
 from .kinds import Kind, register
 from .lineage import Lineage
+from .runfolder import claim, file_hashes
 from .runner import RunPlan, execute, plan_run
 from .verdict import Verdict, judge_verdict
 
+DATA_FILES = ["metrics.parquet", "lineage.jsonl", "scenario.toml", "conditions.parquet", "start_dependence.json",
+              "prediction.parquet"]
 STATES_SAMPLES = 128     # quasi-random starting mixtures behind a run's basin shares
 KindProgress = Callable[[str, int, "dict[str, float] | None"], None]
 
@@ -44,16 +47,28 @@ class RunResult:
 
 def run(scenario: Scenario, out: str | Path | None = None, progress: KindProgress | None = None,
         backend: str | None = None, seeds: int | None = None, report: bool = True, executor: str | None = None,
-        address: str | None = None, workers: int | None = None) -> RunResult:
+        address: str | None = None, workers: int | None = None, resume: bool = False,
+        force: bool = False) -> RunResult:
     """Run a scenario and its control on one backend (default meanfield); write ``out`` if given.
 
     ``progress(arm, 1, snapshot)`` is called after every round of every repetition; the
-    snapshot holds the round's metrics (members averaged) and its number under "round"."""
+    snapshot holds the round's metrics (members averaged) and its number under "round".
+    ``out`` must be absent or empty, unless it holds this same run and ``resume`` is set
+    (finished rounds are taken from its checkpoints), or ``force`` replaces what it holds.
+    """
     plan = plan_run(scenario, backend or "meanfield", seeds, executor or "local", address, workers)
-    out = Path(out) if out is not None else None
+    if out is None:
+        return _execute(plan, None, progress, report)
+    spec = {"kind": "pipeline", "scenario": scenario_to_dict(scenario), "backend": plan.backend,
+            "seeds": plan.seeds, "executor": plan.executor}
+    with claim(Path(out), f"a {plan.backend} run of {scenario.name}", spec, resume, force):
+        return _execute(plan, Path(out), progress, report)
+
+
+def _execute(plan: RunPlan, out: Path | None, progress: KindProgress | None, report: bool) -> RunResult:
+    scenario = plan.scenario
     lineage = Lineage()
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         lineage.path = out / "lineage.jsonl"
         lineage.path.write_text("")                # a fresh log per run; appended event by event
     t0 = time.perf_counter()
@@ -96,8 +111,10 @@ def write_run(result: RunResult, plan: RunPlan, seconds: float, report: bool = T
     if result.backend == "neural":
         from .prediction import meanfield_prediction
         rundir.write_table(out / "prediction.parquet", meanfield_prediction(plan, result.metrics))
-    rundir.write_json(out / "manifest.json", manifest)
     rundir.write_json(out / "timing.json", {"seconds": round(seconds, 3)})
+    # written last: a folder with a manifest is a complete run, and these hashes prove it
+    manifest["files"] = file_hashes(out, DATA_FILES)
+    rundir.write_json(out / "manifest.json", manifest)
     if report:
         from .report import write_report
         write_report(out)

@@ -11,8 +11,14 @@ import pyarrow as pa
 from .metrics import BOUNDED, UNIT, mean_ci, series
 
 
-def _plt():
-    os.environ.setdefault("MPLCONFIGDIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "seedbed-mpl"))
+def _plt(where: Path):
+    """pyplot on the Agg backend. Unless the user set MPLCONFIGDIR, matplotlib's cache goes
+    inside the output folder of ``where`` (a figure's path): nothing is written elsewhere."""
+    where = Path(where)
+    folder = where.parent if where.suffix else where
+    if folder.name == "plots":
+        folder = folder.parent
+    os.environ.setdefault("MPLCONFIGDIR", str(folder.resolve() / ".mpl"))
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -43,7 +49,7 @@ def _save(fig, path: Path) -> Path:
 
 def plot_shares(table: pa.Table, names: list[str], path: Path, title: str = "") -> Path:
     """Strategy shares per round: scenario solid, control dashed, 95% band over seeds."""
-    plt = _plt()
+    plt = _plt(path)
     fig, ax = plt.subplots(figsize=(7, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, name in enumerate(names):
@@ -79,7 +85,7 @@ def _draw_arms(ax, table: pa.Table, metric: str, unit: bool = False) -> None:
 
 def plot_metric(table: pa.Table, metric: str, path: Path, ylabel: str, title: str) -> Path:
     """One metric per round, scenario vs control."""
-    plt = _plt()
+    plt = _plt(path)
     fig, ax = plt.subplots(figsize=(7, 3.2))
     _draw_arms(ax, table, metric)
     ax.set(xlabel="round", ylabel=ylabel, title=title)
@@ -92,7 +98,7 @@ def plot_metric(table: pa.Table, metric: str, path: Path, ylabel: str, title: st
 def plot_heatmap(x: np.ndarray, y: np.ndarray, z: np.ndarray, xlabel: str, ylabel: str, zlabel: str,
                  path: Path, title: str = "") -> Path:
     """z[i, j] at (x[i], y[j]) as a heat map with x across and y up."""
-    plt = _plt()
+    plt = _plt(path)
     fig, ax = plt.subplots(figsize=(6, 4.8))
     mesh = ax.pcolormesh(x, y, z.T, shading="nearest", cmap="viridis")
     fig.colorbar(mesh, ax=ax, label=zlabel)
@@ -105,7 +111,7 @@ def plot_heatmap(x: np.ndarray, y: np.ndarray, z: np.ndarray, xlabel: str, ylabe
 def plot_lineage(events: list[dict], path: Path) -> Path:
     """Who copied whom: one row per member, a line from parent to child at each exploit
     (scenario arm, first seed), coloured by the parent's fitness."""
-    plt = _plt()
+    plt = _plt(path)
     ex = [e for e in events if e["event"] == "exploit" and e["arm"] == "scenario"]
     seed = ex[0]["seed"] if ex else None
     ex = [e for e in ex if e["seed"] == seed]
@@ -131,7 +137,7 @@ def plot_lineage(events: list[dict], path: Path) -> Path:
 
 def plot_panels(table: pa.Table, metrics: list[tuple[str, str]], path: Path, title: str) -> Path:
     """One small panel per metric, scenario solid and control dashed, 95% band over seeds."""
-    plt = _plt()
+    plt = _plt(path)
     cols = 3
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(11, 3 * rows), squeeze=False)
@@ -150,7 +156,7 @@ def plot_panels(table: pa.Table, metrics: list[tuple[str, str]], path: Path, tit
 
 def plot_prediction(table: pa.Table, prediction: pa.Table, name: str, path: Path) -> Path:
     """A strategy's measured share (neural, with band) against the mean-field prediction."""
-    plt = _plt()
+    plt = _plt(path)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for arm, color in (("scenario", "C0"), ("control", "C1")):
         b = _band(table, f"share/{name}", arm)

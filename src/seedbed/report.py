@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plots, rundir
+from .runfolder import verify
 from .schema import ScenarioError
 from .metrics import UNIT, final_values, fmt_ci, mean_ci, series
 from .verdict import Verdict
@@ -25,10 +26,9 @@ def _fmt(t, n: int) -> str:
 def write_report(run_dir: str | Path) -> Path:
     """(Re)draw the plots and write report.md from the files in ``run_dir``."""
     run_dir = Path(run_dir)
-    for f in ("manifest.json", "metrics.parquet"):
-        if not (run_dir / f).exists():
-            raise ScenarioError(f"{run_dir}: not a seedbed run directory (no {f})")
-    man = json.loads((run_dir / "manifest.json").read_text())
+    man = verify(run_dir)                       # complete, undamaged, or a one-line error
+    if man.get("kind", "pipeline") != "pipeline" or "verdict" not in man:
+        raise ScenarioError(f"{run_dir}: manifest.json is not a pipeline run's")
     table = rundir.read_table(run_dir / "metrics.parquet")
     scn, v = man["scenario"], man["verdict"]
     names = [s["name"] for s in scn["strategies"]]

@@ -1,4 +1,4 @@
-"""Self-describing run directories (DESIGN.md §7) and atomic file writes.
+"""Self-describing run directories and atomic file writes.
 
 Every file is written to a temporary name in the same folder and moved into place with
 ``os.replace``, so a killed run leaves either the old file or the new one, never half.
@@ -23,15 +23,33 @@ import pyarrow.parquet as pq
 PACKAGES = ("seedbed", "numpy", "pydantic", "pyarrow", "matplotlib", "typer", "rich", "torch", "transformers")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` and move ``tmp`` to ``path`` only if it succeeded."""
+    """Call ``write(tmp)``, flush it to disk, and move ``tmp`` to ``path`` only if it succeeded.
+
+    The file gets the mode an ordinary ``open`` would give it (0666 less the umask), not
+    mkstemp's 0600, and is fsynced before the rename (and the folder after it), so a crash
+    leaves the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -51,7 +69,12 @@ def write_table(path: Path, table: pa.Table) -> Path:
 
 
 def read_table(path: Path) -> pa.Table:
-    return pq.read_table(path)
+    """A Parquet file; a damaged or truncated one is a user error naming the file."""
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as e:
+        from .schema import ScenarioError
+        raise ScenarioError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
 
 
 def package_versions() -> dict[str, str]:
@@ -65,23 +88,31 @@ def package_versions() -> dict[str, str]:
 
 
 def code_revision() -> str:
-    """The git commit of the seedbed source (with '+dirty' for local changes), if any."""
+    """The git commit of the seedbed source (with '+dirty' for local changes), if any.
+
+    Plumbing only, with optional locks off: a run never takes the user's git index lock."""
     here = Path(__file__).resolve().parent
+    git = ["git", "--no-optional-locks"]
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+        rev = subprocess.run(git + ["rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(git + ["diff-index", "--quiet", "HEAD", "--"], cwd=here, capture_output=True,
+                               timeout=5).returncode == 1
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
 def write_kind_manifest(out: Path, scn: Any) -> Path:
-    """manifest.json of a non-pipeline run (Krueger, grading): scenario, seed, versions, revision."""
-    return write_json(Path(out) / "manifest.json", {
+    """manifest.json of a non-pipeline run (Krueger, grading): scenario, seed, versions, revision,
+    and the SHA-256 of every data table already written (so it must be written after them)."""
+    from .runfolder import file_hashes
+
+    out = Path(out)
+    return write_json(out / "manifest.json", {
         "seedbed_run": 1, "kind": scn.kind, "scenario": scn.model_dump(mode="json"), "root_seed": scn.seed,
-        "versions": package_versions(), "code_revision": code_revision()})
+        "versions": package_versions(), "code_revision": code_revision(),
+        "files": file_hashes(out, sorted(p.name for p in out.glob("*.parquet")))})
 
 
 def report_header(scn: Any) -> list[str]:

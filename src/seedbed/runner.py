@@ -115,3 +115,12 @@ def final_grid(scn: Scenario, grid: dict[str, np.ndarray] | None = None, backend
     if fn is None:
         raise ScenarioError(f"backend {backend!r} does not evaluate grids at once; run one repetition per point")
     return fn(scn, grid, workers=workers, progress=progress)
+
+
+def final_many(scns: list[Scenario], backend: str = "meanfield") -> list[dict[str, float]]:
+    """Final metrics of many single-policy scenarios on an exact backend, batched into as few
+    grid evaluations as their structure allows."""
+    fn = get_backend(backend).final_many
+    if fn is None:
+        raise ScenarioError(f"backend {backend!r} does not evaluate many scenarios at once")
+    return fn(scns)

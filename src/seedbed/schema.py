@@ -16,15 +16,22 @@ class ScenarioError(ValueError):
 
 
 class StrictModel(BaseModel):
-    """A schema section: unknown fields are refused and assignments are validated."""
+    """A schema section: unknown fields are refused, assignments are validated, and every
+    number must be finite (NaN and infinity are refused wherever a float is read)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
+
+
+# A scenario name becomes part of default output paths: a plain name, no separators.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_FIELD = dict(min_length=1, max_length=100, pattern=NAME_PATTERN,
+                  description="A plain name (letters, digits, '_', '-', '.'; it names default output folders).")
 
 
 class KindScenario(StrictModel):
     """Fields every non-pipeline scenario kind shares; subclasses add their settings section."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(**NAME_FIELD)
     description: str = ""
     shows: str = ""
     seed: int = Field(default=0, ge=0, description="Root seed; every random stream is split from it.")

@@ -104,7 +104,11 @@ def _key(v: Any) -> Any:
 # ----------------------------------------------------------------------------- units of work
 
 MF_CHUNK = 4096        # mean-field grid points per task (a fixed size, so a resumed sweep finds its parts)
-FLUSH_S = 30.0         # seconds between rewrites of a partial sweep.parquet while tasks finish
+FLUSH_S = 30.0
+FINAL_METRICS = ("prompt/mistake_rate", "prompt/self_written", "reward/mean", "kept/fraction", "behaviour/err_train",
+                 "behaviour/err_deploy")
+NEURAL_METRICS = ("probe/fix_rate", "probe/false_fix_rate", "probe/harm_rate", "probe/competence", "probe/rho",
+                  "contamination/dropped")         # seconds between rewrites of a partial sweep.parquet while tasks finish
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,13 @@ class Plan:
 
 def plan(scn: Scenario, axes: list[Axis], backend: str = "meanfield", seeds: int | None = None) -> Plan:
     """Split the grid (× seeds) into tasks; validates every point's overrides up front."""
+    for a in axes:
+        if not a.values:
+            raise ScenarioError(f"--grid {a.key}: no values")
+        if a.numeric and a.key != "selection.rule":
+            bad = [v for v in a.values if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v)]
+            if bad and not a.key.startswith("population.explore"):
+                raise ScenarioError(f"--grid {a.key}: {bad[0]!r} is not a finite number")
     vectorised = (get_backend(backend).final_grid is not None and not is_stochastic(backend, scn)
                   and not any(a.key.startswith("population.") for a in axes))
     if vectorised:
@@ -216,8 +227,6 @@ def sweep(scn: Scenario, axes: Sequence[Axis | str] | dict[str, Sequence[Any]], 
     order into ``out/sweep.parquet`` (identical for either executor), with sweep.json and
     a heat map (or line plot for one axis) of ``metric`` (default: the seeder's final share).
     """
-    from .executors import run_tasks
-
     if isinstance(axes, dict):
         axes = [Axis(k, list(v)) for k, v in axes.items()]
     axes = [parse_axis(a) if isinstance(a, str) else a for a in axes]
@@ -226,9 +235,47 @@ def sweep(scn: Scenario, axes: Sequence[Axis | str] | dict[str, Sequence[Any]], 
     keys = [a.key for a in axes]
     if len(set(keys)) != len(keys):
         raise ScenarioError(f"grid axes repeat a key: {keys}")
+    from .executors import check_executor
+    check_executor(executor, workers)
     p = plan(scn, axes, backend, seeds)
+    metric = metric or f"share/{scn.seeder}"
+    check_metric(scn, p, metric)
+    if out is None:
+        return _run_sweep(scn, p, None, workers, progress, metric, executor, address)
+    from .runfolder import claim
+
+    with claim(Path(out), f"a {backend} sweep of {scn.name}", sweep_spec(scn, p), resume=True, force=fresh,
+               force_flag="--fresh"):
+        return _run_sweep(scn, p, Path(out), workers, progress, metric, executor, address)
+
+
+def sweep_spec(scn: Scenario, p: Plan) -> dict[str, Any]:
+    """What makes two sweeps the same sweep (a resumed sweep must be)."""
+    return {"kind": "sweep", "scenario": scenario_to_dict(scn),
+            "axes": [[a.key, [_jsonable(v) for v in a.values]] for a in p.axes],
+            "backend": p.backend, "seeds": p.seeds, "tasks": len(p.tasks), "chunk": MF_CHUNK}
+
+
+def check_metric(scn: Scenario, p: Plan, metric: str) -> None:
+    """Refuse a metric the sweep will not produce, before any task runs."""
+    known = {f"share/{n}" for n in scn.names}
+    if p.exact:
+        known |= set(get_backend(p.backend).grid_metrics)
+    else:
+        known |= {f"keep/{n}" for n in scn.names} | set(FINAL_METRICS)
+        if p.backend == "neural":
+            known |= set(NEURAL_METRICS)
+    if metric not in known:
+        raise ScenarioError(f"--metric {metric!r}: not a metric of this sweep; choose from {', '.join(sorted(known))}")
+
+
+def _run_sweep(scn: Scenario, p: Plan, out: Path | None, workers: int | None, progress, metric: str,
+               executor: str, address: str | None) -> SweepResult:
+    from .executors import run_tasks
+
+    backend = p.backend
     parts: list[pa.Table | None] = [None] * len(p.tasks)
-    store = _PartStore(Path(out), scn, p, fresh) if out is not None else None
+    store = _PartStore(out, len(p.tasks)) if out is not None else None
     if store is not None:
         for i in store.done():
             parts[i] = store.read(i)
@@ -257,14 +304,13 @@ def sweep(scn: Scenario, axes: Sequence[Axis | str] | dict[str, Sequence[Any]], 
         if progress:
             progress(p.sizes[i])
 
-    run_tasks(run_task, [p.tasks[i] for i in todo], on_done, executor, workers, address,
-              Path(out) if out is not None else None)
+    run_tasks(run_task, [p.tasks[i] for i in todo], on_done, executor, workers, address, out)
     if out is not None and (Path(out) / "work").is_dir() and not any((Path(out) / "work").iterdir()):
         (Path(out) / "work").rmdir()
     table = pa.concat_tables(parts) if parts else pa.table({})
-    result = SweepResult(axes, table, Path(out) if out else None, p.seeds)
+    result = SweepResult(p.axes, table, out, p.seeds)
     if out is not None:
-        write_sweep(result, scn, metric or f"share/{scn.seeder}", backend, executor)
+        write_sweep(result, scn, metric, backend, executor)
     return result
 
 
@@ -280,27 +326,12 @@ def _prepare_neural(p: Plan, todo: list[int]) -> None:
 
 
 class _PartStore:
-    """Finished tasks on disk: one Parquet file per task, written atomically; a spec file
-    makes sure a resumed sweep is the same sweep."""
+    """Finished tasks on disk: one Parquet file per task, written atomically. The folder's
+    claim (:func:`seedbed.runfolder.claim`) makes sure a resumed sweep is the same sweep."""
 
-    def __init__(self, out: Path, scn: Scenario, p: Plan, fresh: bool):
-        import hashlib
-        import json
-        import shutil
-
+    def __init__(self, out: Path, n: int):
         self.dir = out / "parts"
-        spec = {"scenario": scenario_to_dict(scn), "axes": [[a.key, [_jsonable(v) for v in a.values]] for a in p.axes],
-                "backend": p.backend, "seeds": p.seeds, "tasks": len(p.tasks), "chunk": MF_CHUNK}
-        self.spec = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        spec_file = self.dir / "spec.json"
-        if fresh:
-            shutil.rmtree(self.dir, ignore_errors=True)
-        if spec_file.exists() and json.loads(spec_file.read_text()).get("spec") != self.spec:
-            raise ScenarioError(f"{out} holds parts of a different sweep (scenario, grid, backend or seeds "
-                                f"differ); use another --out, or --fresh to discard them")
-        from . import rundir
-        rundir.write_json(spec_file, {"spec": self.spec, "tasks": len(p.tasks)})
-        self.n = len(p.tasks)
+        self.n = n
 
     def path(self, i: int) -> Path:
         return self.dir / f"task-{i:06d}.parquet"
@@ -347,7 +378,7 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
                            f"final {metric}", out / f"heatmap_{slug}.png",
                            f"{scn.name}: final {metric} after {resolve_rounds(scn, backend)} rounds ({what})")
     else:
-        plt = plots._plt()
+        plt = plots._plt(out)
         fig, ax = plt.subplots(figsize=(6, 3.5))
         zz = z.reshape(len(a0.values), -1)
         xs = list(range(len(a0.values))) if not a0.numeric else a0.values

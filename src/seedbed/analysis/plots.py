@@ -6,8 +6,6 @@ outside the axes so they never cover data; the scenario's start is always marked
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +15,9 @@ from .basins import end_states
 SQ3 = np.sqrt(3.0) / 2.0
 
 
-def _plt():
-    os.environ.setdefault("MPLCONFIGDIR", str(Path(tempfile.gettempdir()) / "seedbed-mpl"))
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def _plt(where):
+    from ..plots import _plt as plt_in
+    return plt_in(where)
 
 
 def _save(fig, path: Path) -> Path:
@@ -78,7 +73,7 @@ def plot_bifurcation(a, path: Path) -> Path:
     """Top: the focus strategy's share at each fixed point against the parameter; stable
     branches solid, unstable dashed. Bottom: its invasion factor into the others' resident
     state (> 1: a rare focus strategy grows)."""
-    plt = _plt()
+    plt = _plt(path)
     b = a.bifurcation
     f, names = b.focus, b.names
     fname = names[f]
@@ -160,7 +155,7 @@ def plot_basins(a, path: Path, n: int = 40) -> Path | None:
     Kc = fm.Kc
     if Kc < 2:
         return None
-    plt = _plt()
+    plt = _plt(path)
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
     from matplotlib.tri import Triangulation
@@ -262,7 +257,7 @@ def plot_edge_flow(a, path: Path, n: int = 401) -> Path | None:
     fm = a.map
     if fm.Kc < 2:
         return None
-    plt = _plt()
+    plt = _plt(path)
     f = a.focus
     o = 0 if f != 0 else 1
     x = np.linspace(0, 1, n)                                   # share of the focus strategy on the edge

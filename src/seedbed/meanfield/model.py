@@ -101,20 +101,29 @@ class MeanField:
         return new, stats, keep
 
     def run(self, rounds: int, keep_trajectory: bool = True, progress=None) -> Trajectory:
-        """Iterate ``rounds`` rounds from the initial shares. ``progress(r)`` is called per round."""
+        """Iterate ``rounds`` rounds from the initial shares. ``progress(r)`` is called per round.
+
+        The map is deterministic, so once a round leaves the shares bitwise unchanged every
+        later round repeats it exactly: the loop stops computing there (the result is the
+        same to the last bit)."""
         s = self.p.share.copy()
         shares = [s] if keep_trajectory else []
         stats: dict[str, list[np.ndarray]] = {k: [] for k in ROUND_METRICS}
         keeps = []
         for r in range(rounds):
-            s, st, keep = self.step(s)
+            new, st, keep = self.step(s)
+            fixed = np.array_equal(new, s)
+            s = new
+            repeat = rounds - r if fixed and keep_trajectory else 1     # a fixed point repeats to the end
             if keep_trajectory:
-                shares.append(s)
-                keeps.append(keep)
+                shares += [s] * repeat
+                keeps += [keep] * repeat
                 for k in ROUND_METRICS:
-                    stats[k].append(st[k])
+                    stats[k] += [st[k]] * repeat
             if progress is not None:
-                progress(r + 1)
+                progress(r + repeat)
+            if fixed:
+                break
         if not keep_trajectory:
             shares = [s]
             keeps = [keep]
