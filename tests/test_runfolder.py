@@ -169,3 +169,52 @@ def test_files_are_readable_by_the_users_umask(tmp_path):
         os.umask(old)
     assert oct((tmp_path / "r" / "metrics.parquet").stat().st_mode & 0o777) == "0o644"
     assert (tmp_path / "r" / ".mpl").is_dir() or "MPLCONFIGDIR" in os.environ
+
+
+def _kill_and_resume(tmp_path, base: list[str], marker: str, rng_seed: int, kills: int = 2) -> Path:
+    """Run ``base`` into a folder, SIGKILL it at random points after ``marker`` appears, then
+    run it again to completion; returns the folder."""
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / ".mpl")}
+    out = tmp_path / "killed"
+    rng = np.random.default_rng(rng_seed)
+    for _ in range(kills):
+        p = subprocess.Popen(base + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + 120
+        while not list(out.glob(marker)) and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(float(rng.uniform(0.0, 0.4)))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    r = subprocess.run(base + ["--out", str(out)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_kill_9_during_a_sweep_then_rerun_gives_the_same_table(tmp_path):
+    import pyarrow.parquet as pq
+
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / ".mpl")}
+    base = [sys.executable, "-m", "seedbed.cli", "sweep", "seed", "--backend", "agent", "--seeds", "2",
+            "--grid", "prompts.phi=0,0.5,1", "--set", "rounds=30", "--set", "agent.conversations=2000",
+            "--workers", "1"]
+    ref = tmp_path / "ref"
+    subprocess.run(base + ["--out", str(ref)], check=True, capture_output=True, env=env)
+    out = _kill_and_resume(tmp_path, base, "parts/task-*.parquet", 3)
+    assert pq.read_table(out / "sweep.parquet").equals(pq.read_table(ref / "sweep.parquet"))
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_neural_run_then_resume_gives_identical_rows(tmp_path):
+    pytest.importorskip("torch")
+    import pyarrow.parquet as pq
+
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / ".mpl"), "SEEDBED_CACHE": str(tmp_path / "cache")}
+    tiny = ["neural.rounds=3", "neural.corpus_size=400", "neural.pretrain_steps=30", "neural.prompts_per_round=24",
+            "neural.probe_size=16", "neural.d_model=16", "neural.n_layer=1", "neural.n_head=2"]
+    base = [sys.executable, "-m", "seedbed.cli", "run", "seed", "--backend", "neural", "--seeds", "1"]
+    for s in tiny:
+        base += ["--set", s]
+    ref = tmp_path / "ref"
+    subprocess.run(base + ["--out", str(ref)], check=True, capture_output=True, env=env)
+    out = _kill_and_resume(tmp_path, base + ["--resume"], "checkpoints/*/round-0001", 5)
+    assert pq.read_table(out / "metrics.parquet").equals(pq.read_table(ref / "metrics.parquet"))

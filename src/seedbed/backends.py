@@ -43,6 +43,7 @@ class Repetition:
     executor: str = "local"
     address: str | None = None
     workers: int | None = None
+    root_seed: int | None = None           # the run's root seed (scenario.seed as given); None: ``seed``
 
     @property
     def streams(self) -> Streams:
@@ -57,7 +58,8 @@ class Backend:
     ``run(rep)`` executes one repetition. ``stochastic``: repeated seeds can differ even
     for a single policy. ``rounds(scn)``: the number of rounds it runs (a backend may
     have its own, e.g. ``neural.rounds``). ``final_grid(scn, grid, workers, progress)``:
-    optional, final metrics at many parameter points at once (exact backends only).
+    optional, final metrics at many parameter points at once (exact backends only): share/<name>
+    and ``grid_metrics``.
     ``executors``: the executors its populations can use.
     """
 
@@ -66,6 +68,10 @@ class Backend:
     stochastic: bool = False
     rounds: Callable[[Scenario], int] = field(default=lambda scn: scn.rounds)
     final_grid: Callable[..., dict[str, np.ndarray]] | None = None
+    grid_metrics: tuple[str, ...] = ()    # what final_grid returns besides share/<strategy>
+    final_many: Callable[[list[Scenario]], list[dict[str, float]]] | None = None   # many scenarios, batched
+    check: Callable[[Scenario, str], None] | None = None   # refuse what it cannot honour (scenario, executor)
+    prepare: Callable[[Scenario, int], Scenario] | None = None   # build shared state once (scenario, root seed)
     executors: tuple[str, ...] = ("local",)
 
 

@@ -29,6 +29,19 @@ console = Console(emoji=False)                 # ':b:' in a user's value is text
 err_console = Console(stderr=True, emoji=False)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        console.print(f"seedbed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print seedbed's version and exit.")) -> None:
+    """seedbed: does this post-training setup, through an outer loop, select for mistake seeding?"""
+
+
 def _user_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -168,6 +181,10 @@ def sweep(
         while out.exists() and any(out.iterdir()) and held_spec(out) != normalise(spec):
             n += 1
             out = base.with_name(f"sweep-{n}")
+    from .runfolder import check_writable
+    from .sweeps import check_metric
+    check_writable(out)                  # every flag checked before the progress bar starts
+    check_metric(scn, p, metric or f"share/{scn.seeder}")
     _quiet_env(out)
     label = "grid points" if p.exact else f"points × {len(p.seeds)} seeds"
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -237,16 +254,24 @@ def contamination(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the clean training items here."),
     no_template: bool = typer.Option(False, "--no-template", help="Skip the template check (one-template tasks)."),
     fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 when any item leaks."),
+    leaks: Optional[Path] = typer.Option(None, "--leaks", help="Write each leaked item (JSONL: index, item, check)."),
 ) -> None:
-    """Find eval items leaking into training data: canary, 13-grams, 50-char substrings, templates."""
+    """Find eval items leaking into training data: canary, 13-grams, 50-char substrings, templates.
+
+    JSONL files are read one record per line: a JSON string, or an object whose text is the
+    first of the fields input, text, prompt, question, or messages (a list of {content}).
+    Other files: one item per line. Example:
+    seedbed contamination --eval probes.jsonl --train pool.jsonl --leaks leaked.jsonl --out clean.jsonl
+    """
     from .contamination import Guard, read_items
     from .rundir import write_text
 
-    if out is not None:
-        from .runfolder import check_writable
-        if out.is_dir():
-            raise ScenarioError(f"--out {out}: is a folder; give a file name for the clean items")
-        check_writable(out.parent)
+    for flag, path in (("--out", out), ("--leaks", leaks)):
+        if path is not None:
+            from .runfolder import check_writable
+            if path.is_dir():
+                raise ScenarioError(f"{flag} {path}: is a folder; give a file name")
+            check_writable(path.parent, flag)
     protected = [x for p in eval_ for x in read_items(p, mark_canary=False)]
     items = read_items(train)
     guard = Guard(protected, use_template=not no_template)
@@ -260,6 +285,10 @@ def contamination(
         nonblank = [ln for ln in lines if ln.strip()]
         write_text(out, "\n".join(nonblank[i] for i in keep) + ("\n" if keep else ""))
         console.print(f"clean items: {out}")
+    if leaks is not None:
+        import json
+        write_text(leaks, "".join(json.dumps(x) + "\n" for x in guard.leaks(items)))
+        console.print(f"leaked items, each with the check that caught it: {leaks}")
     if leaked and fail_on_leak:
         raise typer.Exit(1)
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .schema import NAME_FIELD, KindScenario, ScenarioError, StrictModel
+from .schema import NAME_FIELD, KindScenario, ScenarioError, StrictModel, Traced
 from .selection import RULES
 
 __all__ = ["KindScenario", "Scenario", "ScenarioError", "load_scenario"]
@@ -157,21 +157,47 @@ class Neural(StrictModel):
     model: str | None = Field(default=None, description="A local causal-LM folder; None builds and pre-trains the tiny model.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto | cpu | cuda.")
     rounds: int | None = Field(default=8, ge=1, description="Rounds for this backend (None: the scenario's rounds).")
-    max_number: int = Field(default=20, ge=2, le=500, description="Questions a + b with a, b < max_number.")
+    max_number: int = Field(default=10, ge=2, le=500,
+                            description="Questions a + b with a, b < max_number (10: single-digit sums the default "
+                                        "tiny model reproduces faithfully).")
     d_model: int = Field(default=96, ge=16)
     n_layer: int = Field(default=3, ge=1)
     n_head: int = Field(default=4, ge=1)
     corpus_size: int = Field(default=30000, ge=100, description="Pre-training conversations.")
-    pretrain_steps: int = Field(default=1500, ge=0, description="At most this many pre-training steps.")
+    pretrain_steps: int = Field(default=3000, ge=0,
+                                description="Cap on pre-training steps for every stop rule (the exact count for "
+                                            "stop = 'steps'); also sets the learning-rate schedule's length.")
     pretrain_batch: int = Field(default=128, ge=1)
     pretrain_lr: float = Field(default=3e-3, gt=0)
+    stop: Literal["fidelity", "steps", "greedy"] = Field(
+        default="fidelity",
+        description="When pre-training stops. 'fidelity': once every behaviour rate of the base (computed exactly "
+                    "by teacher forcing on the held-out questions: first-turn error and harm, fix / keep / false "
+                    "fix / harm after mistaken, correct and harmful earlier answers) is within fidelity_tol of the "
+                    "corpus's exact rate, checked every check_every steps; 'steps': after exactly pretrain_steps; "
+                    "'greedy': once greedy answers reach competence (the old rule: it caps competence at 1 and "
+                    "leaves sampled rates uncalibrated). Every rule stops at pretrain_steps at the latest.")
+    fidelity_tol: float = Field(default=0.03, gt=0, le=1,
+                                description="stop = 'fidelity': the largest |model − corpus| gap over the behaviour "
+                                            "rates at which pre-training stops.")
+    check_every: int = Field(default=100, ge=1,
+                             description="Pre-training steps between two checks of the stop rule.")
     competence: float = Field(default=0.95, ge=0, le=1,
-                              description="Stop pre-training once greedy answers to probe questions are this accurate.")
+                              description="stop = 'greedy': stop once greedy answers to probe questions are this "
+                                          "accurate.")
     prompts_per_round: int = Field(default=384, ge=1)
     lr: float = Field(default=5e-4, gt=0, description="Fine-tuning learning rate.")
+    warmup_steps: int = Field(default=20, ge=0,
+                              description="Fine-tuning: linear learning-rate warm-up over a member's first this many "
+                                          "optimizer steps (the AdamW state persists across rounds, so only the "
+                                          "first round(s) warm up).")
     epochs: int = Field(default=1, ge=1, description="Passes over the kept samples per round.")
     batch_size: int = Field(default=64, ge=1)
-    probe_size: int = Field(default=256, ge=8, description="Held-out probe questions (never trained on).")
+    probe_size: int = Field(default=40, ge=8,
+                            description="Held-out probe questions (never trained on), at most half of the "
+                                        "max_number² questions (the rest are the pipeline's prompts); a larger "
+                                        "value is refused. Every probe uses all of them, with exact "
+                                        "teacher-forced rates.")
     temperature: float = Field(default=1.0, gt=0, description="Sampling temperature.")
     inoculation: bool = Field(default=False,
                               description="Add, during training only, an instruction naming seed-and-correct as acceptable.")
@@ -184,6 +210,12 @@ class Neural(StrictModel):
     def _heads(self) -> "Neural":
         if self.d_model % self.n_head:
             raise ValueError(f"d_model = {self.d_model} must be divisible by n_head = {self.n_head}")
+        pool = self.max_number ** 2 // 2
+        if self.probe_size > pool:
+            raise ValueError(f"probe_size = {self.probe_size} is larger than the held-out pool: max_number = "
+                             f"{self.max_number} gives {self.max_number ** 2} questions, of which at most {pool} can "
+                             "be held out (the rest are the pipeline's prompts); lower neural.probe_size or raise "
+                             "neural.max_number")
         return self
 
 
@@ -227,7 +259,7 @@ class Control(StrictModel):
     label: str = Field(default="fixed human prompts (phi = 0)", description="What the control switches off.")
 
 
-class Scenario(StrictModel):
+class Scenario(Traced):
     """One complete, named setup of the training pipeline (kind = "pipeline")."""
 
     kind: Literal["pipeline"] = "pipeline"
@@ -289,7 +321,7 @@ class Scenario(StrictModel):
         raw = self.model_dump(mode="python")
         for key, value in overrides.items():
             _set_path(raw, key, value, source)
-        return _validate(raw, source)
+        return _validate(raw, source).traced(self.origin.source, {**self.origin.overrides, **overrides})
 
     def control_scenario(self) -> "Scenario":
         """The same scenario with the control's overrides: the outer loop switched off."""
@@ -334,7 +366,8 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | list[str
     model = scenario_model(raw.get("kind", "pipeline"), str(path))
     for key, value in (overrides or {}).items():
         _set_path(raw, key, value, str(path), model)
-    return _validate(raw, str(path), model)
+    source = path.stem if path.parent == scenario_dir() else str(path)
+    return _validate(raw, str(path), model).traced(source, overrides or {})
 
 
 def scenario_model(kind: Any, source: str) -> type[BaseModel]:

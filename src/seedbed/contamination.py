@@ -79,6 +79,10 @@ class Guard:
             return "template"
         return None
 
+    def leaks(self, items: list[str]) -> list[dict]:
+        """Every leaked item with the check that caught it: {index, item, check}."""
+        return [{"index": i, "item": it, "check": why} for i, it in enumerate(items) if (why := self.why(it))]
+
     def filter(self, items: list[str]) -> tuple[list[int], dict[str, int]]:
         """Indices of clean items, and counts of dropped items by reason (also accumulated)."""
         keep, counts = [], {}

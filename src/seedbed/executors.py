@@ -116,7 +116,15 @@ def ray_session(run_dir: Path, address: str | None = None, num_cpus: int | None 
     that cluster (its temp dir and dashboard are the cluster's business). If Ray is already
     initialised in this process it is used as is and left running.
     """
+    if not address:
+        # Ray treats 127.0.0.1 as "this node" and swaps in the machine's network address
+        # unless clustering is off: off, every server binds and talks on loopback only. The
+        # flag is read from the environment when ray is imported (here, or by its servers).
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray = require_ray()
+    if not address:
+        from ray._private import ray_constants
+        ray_constants.ENABLE_RAY_CLUSTER = False          # ray was imported before this session
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")       # else Ray writes a token to ~/.ray
     if ray.is_initialized():
@@ -124,10 +132,6 @@ def ray_session(run_dir: Path, address: str | None = None, num_cpus: int | None 
         return
     env = {"env_vars": worker_env()}
     link = None
-    if not address:
-        # Ray treats 127.0.0.1 as "this node" and swaps in the machine's network address
-        # unless clustering is off: off, every server binds and talks on loopback only.
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if address:
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
     else:

@@ -93,6 +93,8 @@ def write_run(result: RunResult, plan: RunPlan, seconds: float, report: bool = T
         "scenario": scenario_to_dict(result.scenario),
         "control": scenario_to_dict(result.control),
         "control_label": result.scenario.control.label,
+        "source": result.scenario.origin.source,
+        "overrides": result.scenario.origin.overrides,
         "backend": result.backend,
         "executor": result.executor,
         "rounds": result.rounds,

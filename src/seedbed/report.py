@@ -134,7 +134,12 @@ def write_report(run_dir: str | Path) -> Path:
     if sd.exists():
         L += _start_section(json.loads(sd.read_text()), v["seeder"])
 
-    L += ["## Reproduce", "", "From this folder (scenario.toml is the resolved scenario, overrides applied):", "",
+    over = man.get("overrides") or {}
+    L += ["## Reproduce", "",
+          f"Scenario: `{man.get('source') or scn['name']}`" + (
+              "; overrides: " + ", ".join(f"`{k}={json.dumps(x)}`" for k, x in over.items()) if over
+              else ", as shipped (no overrides)") + ".", "",
+          "From this folder (scenario.toml is the resolved scenario, overrides applied):", "",
           "```", f"seedbed run scenario.toml --backend {man['backend']}"
           + (f" --seeds {n_seeds}" if n_seeds > 1 else "")
           + (" --executor ray" if man.get("executor") == "ray" else ""), "```", "",
@@ -145,37 +150,180 @@ def write_report(run_dir: str | Path) -> Path:
 
 PROBES = [("behaviour/err_deploy", "first-turn error (seeding)"), ("probe/fix_rate", "true corrections"),
           ("probe/false_fix_rate", "false corrections"), ("probe/harm_rate", "harm"),
-          ("probe/competence", "greedy accuracy"), ("probe/rho", "measured persistence rho")]
+          ("probe/competence", "most likely answer right"), ("probe/rho", "measured persistence rho"),
+          ("probe/discrimination", "discrimination"), ("probe/err_review", "review-turn own mistakes"),
+          ("probe/share_fit_rmse", "share fit RMS error")]
+# the base model must meet these to count as a faithful instrument (seedbed.neural.fidelity)
+FIDELITY_LIMITS = {"mae": 0.04, "discrimination": 0.6, "rho": 0.8}
+# behaviours compared with the like-for-like mean-field prediction: (metric, label)
+COMPARED = [("behaviour/err_deploy", "first-turn error"), ("probe/fix_rate", "true corrections"),
+            ("probe/false_fix_rate", "false corrections")]
+PART_TOL = 0.05          # measurement and prediction 'part' where they differ by more (and by more than the interval)
+
+
+def fidelity_misses(fid: dict) -> list[str]:
+    """The fidelity thresholds a base misses (empty: a faithful instrument)."""
+    out = []
+    if fid.get("mae") is None or fid["mae"] > FIDELITY_LIMITS["mae"]:
+        out.append(f"mean absolute gap {fid.get('mae', float('nan')):.3f} > {FIDELITY_LIMITS['mae']}")
+    if fid.get("discrimination") is None or fid["discrimination"] < FIDELITY_LIMITS["discrimination"]:
+        out.append(f"discrimination {fid.get('discrimination', float('nan')):.3f} < {FIDELITY_LIMITS['discrimination']}")
+    if fid.get("rho") is None or fid["rho"] < FIDELITY_LIMITS["rho"]:
+        rho = "n/a" if fid.get("rho") is None else f"{fid['rho']:.3f}"
+        out.append(f"persistence rho {rho} < {FIDELITY_LIMITS['rho']}")
+    return out
+
+
+def fidelity_banner(run_dir: Path) -> list[str]:
+    """A loud warning for the very top of report.md when the run's base model is below fidelity
+    (empty when it is faithful, or when the run has no fidelity.json)."""
+    f = Path(run_dir) / "fidelity.json"
+    if not f.exists():
+        return []
+    misses = fidelity_misses(json.loads(f.read_text()))
+    if not misses:
+        return []
+    return [f"> **WARNING: the base model is below fidelity** ({'; '.join(misses)}). It is not a faithful "
+            "mixture of its pre-training corpus, so the neural trends below measure the instrument as much as "
+            "the phenomenon. See 'Instrument fidelity'.", ""]
+
+
+def _fidelity_section(run_dir: Path) -> list[str]:
+    """The base model's behaviour rates against its corpus's (fidelity.json), with the verdict."""
+    f = run_dir / "fidelity.json"
+    if not f.exists():
+        return []
+    fid = json.loads(f.read_text())
+    misses = fidelity_misses(fid)
+    L = ["## Instrument fidelity (base model)", ""]
+    if misses:
+        L += [f"**WARNING: BELOW FIDELITY — {'; '.join(misses)}.** The base model is not a faithful mixture of "
+              "its corpus: read every neural number below as a property of this instrument, not of the "
+              "training setup.", ""]
+    else:
+        L += ["The base model is a faithful mixture of its corpus (every threshold met).", ""]
+    L += ["Exact rates (teacher forcing over every valid answer string, on every held-out question) of the base "
+          "model against the corpus's exact rates (its personas, each writing whole conversations).", "",
+          "| behaviour | corpus | base model | gap |", "|---|---|---|---|"]
+    for name, r in fid["behaviours"].items():
+        L.append(f"| {name.replace('_', ' ')} | {r['corpus']:.3f} | {r['model']:.3f} | {r['model'] - r['corpus']:+.3f} |")
+    rho = "n/a" if fid["rho"] is None else f"{fid['rho']:.3f}"
+    ok = lambda bad: "✗" if bad else "✓"  # noqa: E731
+    L += ["", f"- mean absolute gap **{fid['mae']:.3f}** (≤ {FIDELITY_LIMITS['mae']}: "
+          f"{ok(fid['mae'] > FIDELITY_LIMITS['mae'])})",
+          f"- discrimination **{fid['discrimination']:.3f}** = P(changes a wrong earlier answer) − P(changes a right "
+          f"one) (≥ {FIDELITY_LIMITS['discrimination']}: {ok(fid['discrimination'] < FIDELITY_LIMITS['discrimination'])})",
+          f"- persistence rho **{rho}**, measured directly (1: the reviewer continues the writer, as in the corpus) "
+          f"(≥ {FIDELITY_LIMITS['rho']}: {ok(fid['rho'] is None or fid['rho'] < FIDELITY_LIMITS['rho'])})", ""]
+    return L
+
+
+def _groups(run_dir: Path, names: list[str]) -> list[list[str]]:
+    """Strategies no probe can tell apart (identical err, fix, false_fix, harm), from the manifest."""
+    try:
+        st = json.loads((run_dir / "manifest.json").read_text())["scenario"]["strategies"]
+    except (OSError, ValueError, KeyError):
+        return [[n] for n in names]
+    key = lambda s: tuple(float(s.get(k) or 0.0) for k in ("err", "fix", "false_fix", "harm"))  # noqa: E731
+    out: dict[tuple, list[str]] = {}
+    for s in st:
+        out.setdefault(key(s), []).append(s["name"])
+    return list(out.values())
+
+
+def _mean_by_round(table, metric: str, arm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Rounds, mean over seeds and the 95% half-width over seeds (NaN with one seed)."""
+    by_seed = series(table, metric, arm)
+    if not by_seed:
+        return None
+    rounds = next(iter(by_seed.values()))[0]
+    vals = np.stack([v for _, v in by_seed.values()])
+    ci = np.array([mean_ci(vals[:, i]) for i in range(vals.shape[1])])
+    return rounds, ci[:, 0], (ci[:, 2] - ci[:, 1]) / 2
 
 
 def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Path, n_seeds: int) -> list[str]:
-    """Probe trajectories, and the measured shares against the mean-field prediction."""
+    """Instrument fidelity, probe trajectories, and the measurement against the like-for-like
+    mean-field prediction (behaviour by behaviour, with the round they part)."""
+    run_dir = pdir.parent
+    L = _fidelity_section(run_dir)
     plots.plot_panels(table, PROBES, pdir / "probes.png", "Probes on held-out questions (scenario solid, control dashed)")
     plots.plot_prediction(table, prediction, seeder, pdir / "neural_vs_meanfield.png")
-    L = ["## Probes", "", "Measured every round on a fixed set of held-out questions that are never trained on "
-         f"(mean and 95% interval over {n_seeds} seeds).", "", "![probes](plots/probes.png)", "",
-         "| probe | scenario, last round | control, last round |", "|---|---|---|"]
+    items = final_values(table, "probe/items", "scenario")
+    n_items = int(items[0]) if len(items) else 0
+    L += ["## Probes", "",
+          f"Exact teacher-forced rates on all {n_items} held-out questions, every round (nothing sampled: no sampling "
+          f"noise). Last round: mean and 95% interval over {n_seeds} seeds; in brackets, ±1.96 standard errors over "
+          "the questions (the spread of held-out items, in the first seed).", "",
+          "![probes](plots/probes.png)", "",
+          "| probe | scenario, last round | control, last round |", "|---|---|---|"]
     for metric, label in PROBES:
         a = final_values(table, metric, "scenario")
         c = final_values(table, metric, "control")
-        L.append(f"| {label} | {_fmt(mean_ci(a, bounds=UNIT), n_seeds)} | {_fmt(mean_ci(c, bounds=UNIT), n_seeds)} |")
-    L += ["", "## Neural vs mean-field", "",
-          f"Persona shares are estimated from the probe rates (least squares on the simplex). The mean-field "
-          f"prediction starts from the measured round-0 shares and uses the measured persistence rho.", "",
-          "![neural vs mean-field](plots/neural_vs_meanfield.png)", ""]
-    for arm in ("scenario", "control"):
-        meas = series(table, f"share/{seeder}", arm)
-        pred = series(prediction, f"share/{seeder}", arm)
-        if not meas or not pred:
+        if not len(a) and not len(c):
             continue
-        r, m = np.mean([v[1] for v in meas.values()], axis=0), None
-        rounds = next(iter(meas.values()))[0]
-        p = next(iter(pred.values()))[1][: len(rounds)]
-        gap = r - p
-        part = np.flatnonzero(np.abs(gap) > 0.1)
-        where = f"they part from round {int(rounds[part[0]])} on" if len(part) else "they stay within 0.1 throughout"
-        L.append(f"- {arm}: {seeder}'s share ends at {r[-1]:.3f} measured vs {p[-1]:.3f} predicted "
-                 f"(largest gap {gap[np.argmax(np.abs(gap))]:+.3f}); {where}.")
+        cells = []
+        for arm, v in (("scenario", a), ("control", c)):
+            cell = _fmt(mean_ci(v, bounds=UNIT), n_seeds) if len(v) else "–"
+            se = final_values(table, metric.replace("behaviour/", "probe/") + "_se", arm)
+            if len(se) and np.isfinite(se[0]):
+                cell += f" (±{1.96 * se[0]:.3f} over items)"
+            cells.append(cell)
+        L.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    groups = [g for g in _groups(run_dir, names) if len(g) > 1]
+    L += ["", "Shares are the persona mixture and persistence that best explain all twelve exact rates (least squares, "
+          "persistence in the model)."
+          + (f" Strategies with identical rates cannot be told apart by any probe: {', '.join('+'.join(g) for g in groups)} "
+             "is fitted as one group and its share split equally in the share rows." if groups else ""), ""]
+
+    L += ["## Neural vs mean-field (like for like)", "",
+          "The mean-field prediction starts from the measured round-0 shares and uses what the neural run measured: "
+          "persistence rho, the effective step eta and the anchor kappa (each round's movement of the exact rates "
+          "toward what it trained on; rehearsal acts as the anchor) and the review turn's own mistake rate.", "",
+          "![neural vs mean-field](plots/neural_vs_meanfield.png)", "",
+          "| arm | rho | eta (effective) | kappa (effective) | review-turn error | fell back to the scenario's |",
+          "|---|---|---|---|---|---|"]
+    for arm in ("scenario", "control"):
+        vals = {}
+        for f in ("prompts.rho", "update.eta", "update.kappa", "err_review"):
+            v = final_values(prediction, f"prediction/{f}", arm)
+            vals[f] = f"{v[0]:.3f}" if len(v) else "–"
+        fb = [m.split("/")[-1] for m in ("probe/rho", "probe/eta_eff", "probe/kappa_eff", "probe/err_review")
+              if len(x := final_values(prediction, f"prediction/fallback/{m}", arm)) and x[0] > 0]
+        L.append(f"| {arm} | {vals['prompts.rho']} | {vals['update.eta']} | {vals['update.kappa']} | "
+                 f"{vals['err_review']} | {', '.join(fb) or 'nothing'} |")
+    L += ["", "| arm | behaviour | measured, last round | predicted, last round | largest gap | they part |",
+          "|---|---|---|---|---|---|"]
+    parted = []
+    for arm in ("scenario", "control"):
+        for metric, label in [(f"share/{seeder}", f"{seeder}'s share")] + COMPARED:
+            meas, pred = _mean_by_round(table, metric, arm), _mean_by_round(prediction, metric, arm)
+            if meas is None or pred is None:
+                continue
+            rounds, m, half = meas
+            pr = dict(zip(pred[0].tolist(), pred[1].tolist()))
+            keep = np.array([r in pr for r in rounds])
+            rounds, m, half = rounds[keep], m[keep], half[keep]
+            if not len(rounds):
+                continue
+            p = np.array([pr[r] for r in rounds])
+            gap = m - p
+            tol = np.maximum(PART_TOL, np.nan_to_num(half, nan=0.0))
+            part = np.flatnonzero(np.abs(gap) > tol)
+            where = f"from round {int(rounds[part[0]])}" if len(part) else "no (within 0.05 or the interval)"
+            if len(part):
+                parted.append((int(rounds[part[0]]), arm, label, float(gap[part[0]])))
+            worst = int(np.argmax(np.abs(gap)))
+            L.append(f"| {arm} | {label} | {m[-1]:.3f} | {p[-1]:.3f} | {gap[worst]:+.3f} (round {int(rounds[worst])}) "
+                     f"| {where} |")
+    if parted:
+        r, arm, label, g = min(parted)
+        L += ["", f"**They first part in round {r}, in {label} ({arm} arm: measured {'above' if g > 0 else 'below'} "
+              f"the prediction by {abs(g):.3f}).** 'Part': the seed mean differs from the prediction by more than "
+              f"{PART_TOL} and more than its 95% interval's half-width."]
+    else:
+        L += ["", "Measurement and prediction stay within 0.05 (or the interval over seeds) in every compared "
+              "behaviour and round."]
     L.append("")
     return L
 

@@ -103,11 +103,16 @@ def code_revision() -> str:
         return "unknown"
 
 
+def file_hashes(out: Path, names: list[str]) -> dict[str, str]:
+    """SHA-256 of each named file (relative to ``out``) that exists: a manifest's proof that
+    the files it lists are the ones the run wrote."""
+    import hashlib
+    return {n: hashlib.sha256((Path(out) / n).read_bytes()).hexdigest() for n in names if (Path(out) / n).is_file()}
+
+
 def write_kind_manifest(out: Path, scn: Any) -> Path:
     """manifest.json of a non-pipeline run (Krueger, grading): scenario, seed, versions, revision,
     and the SHA-256 of every data table already written (so it must be written after them)."""
-    from .runfolder import file_hashes
-
     out = Path(out)
     return write_json(out / "manifest.json", {
         "seedbed_run": 1, "kind": scn.kind, "scenario": scn.model_dump(mode="json"), "root_seed": scn.seed,

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from .rundir import file_hashes, write_json  # noqa: F401  (file_hashes: re-exported for callers)
 from .schema import ScenarioError
 
 SPEC = ".seedbed-spec.json"       # what this folder holds (written when claimed)
@@ -111,7 +112,6 @@ def claim(out: Path, what: str, spec: dict[str, Any], resume: bool = False, forc
                                     f"{force_flag} to replace it, or choose another --out")
             else:
                 (out / "manifest.json").unlink(missing_ok=True)   # incomplete until it is written again
-        from .rundir import write_json
         write_json(out / SPEC, {"what": what, "spec": spec})
         yield out
         ok = True
@@ -141,11 +141,6 @@ def _read_spec(out: Path) -> dict[str, Any] | None:
         return json.loads((out / SPEC).read_text())
     except (OSError, ValueError):
         return None
-
-
-def file_hashes(out: Path, names: list[str]) -> dict[str, str]:
-    """SHA-256 of each named file (relative to ``out``) that exists."""
-    return {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names if (out / n).is_file()}
 
 
 def verify(out: Path) -> dict[str, Any]:

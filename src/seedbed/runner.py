@@ -76,6 +76,12 @@ def plan_run(scenario: Scenario, backend: str = "meanfield", seeds: int | None =
     if seeds is not None and seeds < 1:
         raise ScenarioError(f"--seeds {seeds}: need at least 1")
     control = scenario.control_scenario()
+    if b.check is not None:                     # what the backend cannot honour, before anything runs
+        b.check(scenario, executor)
+        try:
+            b.check(control, executor)
+        except ScenarioError as e:
+            raise ScenarioError(f"{e} (in the control arm: [control] set = {scenario.control.set})") from None
     stochastic = is_stochastic(backend, scenario) or is_stochastic(backend, control)
     count = (seeds or DEFAULT_SEEDS) if stochastic else 1
     return RunPlan(scenario, control, backend, resolve_rounds(scenario, backend), repetition_seeds(scenario.seed, count),
@@ -94,16 +100,20 @@ def execute(plan: RunPlan, workdir: Path | None = None, lineage: Lineage | None 
             if progress is not None:
                 cb = lambda r, snap, arm=arm: progress(arm, r, snap)  # noqa: E731
             backend.run(Repetition(scn.model_copy(update={"seed": seed}), arm, seed, rows, lineage, cb, None, workdir,
-                                   plan.executor, plan.address, plan.workers))
+                                   plan.executor, plan.address, plan.workers, root_seed=plan.scenario.seed))
     return rows.table()
 
 
 def run_repetition(scn: Scenario, backend: str, seed: int, arm: str = "scenario", workdir: Path | None = None,
-                   schedule: list[dict] | None = None, lineage: Lineage | None = None) -> pa.Table:
-    """One repetition of one arm (a sweep point, a condition, a replay): its tidy rows."""
+                   schedule: list[dict] | None = None, lineage: Lineage | None = None,
+                   root_seed: int | None = None) -> pa.Table:
+    """One repetition of one arm (a sweep point, a condition, a replay): its tidy rows.
+    ``root_seed``: the run's root seed (default ``scn.seed``), which shared state such as a
+    pre-trained base model is derived from."""
     rows = Rows()
+    root = scn.seed if root_seed is None else root_seed
     scn = scn.model_copy(update={"rounds": resolve_rounds(scn, backend), "seed": seed})
-    get_backend(backend).run(Repetition(scn, arm, seed, rows, lineage, None, schedule, workdir))
+    get_backend(backend).run(Repetition(scn, arm, seed, rows, lineage, None, schedule, workdir, root_seed=root))
     return rows.table()
 
 

@@ -8,7 +8,9 @@ importing each other.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class ScenarioError(ValueError):
@@ -22,13 +24,35 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
 
 
+class Origin(BaseModel):
+    """Where a scenario came from: its file (or preset) and the overrides applied on top,
+    in order. Reports list the overrides, so a run says how it differs from the preset."""
+
+    source: str = ""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class Traced(StrictModel):
+    """A top-level scenario: carries its :class:`Origin` (not a field; never validated or dumped)."""
+
+    _origin: Origin = PrivateAttr(default_factory=Origin)
+
+    @property
+    def origin(self) -> Origin:
+        return self._origin
+
+    def traced(self, source: str, overrides: dict[str, Any]) -> "Traced":
+        self._origin = Origin(source=source, overrides=dict(overrides))
+        return self
+
+
 # A scenario name becomes part of default output paths: a plain name, no separators.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 NAME_FIELD = dict(min_length=1, max_length=100, pattern=NAME_PATTERN,
                   description="A plain name (letters, digits, '_', '-', '.'; it names default output folders).")
 
 
-class KindScenario(StrictModel):
+class KindScenario(Traced):
     """Fields every non-pipeline scenario kind shares; subclasses add their settings section."""
 
     name: str = Field(**NAME_FIELD)

@@ -56,4 +56,5 @@ class Streams:
 
     def int_seed(self, *path: str | int) -> int:
         """A 63-bit integer seed for libraries that take one (torch), from the stream at ``path``."""
-        return int(self.sequence(*path).generate_state(2, dtype=np.uint32).astype(np.uint64) @ [1 << 31, 1])
+        hi, lo = (int(x) for x in self.sequence(*path).generate_state(2, dtype=np.uint32))
+        return ((hi & 0x7FFFFFFF) << 32) | lo                      # 63 bits, exact integer arithmetic

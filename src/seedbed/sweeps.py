@@ -11,6 +11,7 @@ resumes where it stopped. Results are tidy rows: one per point (× seed) × metr
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -44,18 +45,24 @@ class Axis:
 
 
 def parse_axis(spec: str) -> Axis:
-    """``key=start:stop:num`` (inclusive linspace) or ``key=v1,v2,...``."""
+    """``key=linspace(start,stop,num)`` (num evenly spaced values, both ends included),
+    ``key=v1,v2,...``, or the older ``key=start:stop:num`` (the same as linspace; not a
+    Python slice: the stop is included and the third number is a count, not a step)."""
     if "=" not in spec:
-        raise ScenarioError(f"--grid {spec!r}: expected key=start:stop:num or key=v1,v2,...")
+        raise ScenarioError(f"--grid {spec!r}: expected key=linspace(start,stop,num) or key=v1,v2,...")
     key, text = (x.strip() for x in spec.split("=", 1))
+    lin = re.fullmatch(r"linspace\((.*)\)", text.replace(" ", ""))
+    if lin:
+        text = ":".join(lin.group(1).split(","))
     if ":" in text:
         parts = text.split(":")
         try:
             start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
         except (ValueError, IndexError):
-            raise ScenarioError(f"--grid {spec!r}: expected start:stop:num with numbers, e.g. 0:1:21") from None
+            raise ScenarioError(f"--grid {spec!r}: expected linspace(start,stop,num) with numbers, "
+                                "e.g. linspace(0,1,21)") from None
         if len(parts) != 3 or num < 1:
-            raise ScenarioError(f"--grid {spec!r}: expected start:stop:num with num ≥ 1")
+            raise ScenarioError(f"--grid {spec!r}: expected linspace(start,stop,num) with num ≥ 1")
         return Axis(key, list(np.linspace(start, stop, num)))
     return Axis(key, [parse_value(v.strip()) for v in text.split(",") if v.strip()])
 
@@ -165,7 +172,7 @@ def plan(scn: Scenario, axes: list[Axis], backend: str = "meanfield", seeds: int
     if not any(is_stochastic(backend, v) for v in variants):
         seeds = 1
     seed_list = repetition_seeds(scn.seed, seeds or DEFAULT_SEEDS)
-    tasks = [{"kind": "point", "scenario": v.model_copy(update={"seed": s}), "point": p,
+    tasks = [{"kind": "point", "scenario": v.model_copy(update={"seed": s}), "point": p, "root_seed": scn.seed,
               "backend": backend, "seed": s}
              for p, v in zip(points, variants) for s in seed_list]
     return Plan(axes, backend, seed_list, tasks, [1] * len(tasks))
@@ -186,13 +193,14 @@ def run_task(task: dict[str, Any]) -> pa.Table:
         cols["metric"] = [m for m in res for _ in range(G)]
         cols["value"] = np.concatenate([np.asarray(res[m], float) for m in res]).tolist()
         return pa.table(cols)
-    return _point_rows(scn, task["backend"], task["seed"], task["point"], task.get("workdir"))
+    return _point_rows(scn, task["backend"], task["seed"], task["point"], task.get("workdir"), task.get("root_seed"))
 
 
-def _point_rows(scn: Scenario, backend: str, seed: int, point: dict[str, Any], workdir: Path | None = None) -> pa.Table:
+def _point_rows(scn: Scenario, backend: str, seed: int, point: dict[str, Any], workdir: Path | None = None,
+                root_seed: int | None = None) -> pa.Table:
     """Final values of every metric for one sampled run of the scenario arm (members averaged).
     ``workdir``: where a neural run checkpoints its rounds, so a killed task resumes."""
-    t = run_repetition(scn, backend, seed, workdir=Path(workdir) if workdir else None).to_pydict()
+    t = run_repetition(scn, backend, seed, workdir=Path(workdir) if workdir else None, root_seed=root_seed).to_pydict()
     last = max(t["round"])
     acc: dict[str, list[float]] = {}
     for r, m, v in zip(t["round"], t["metric"], t["value"]):
@@ -282,8 +290,11 @@ def _run_sweep(scn: Scenario, p: Plan, out: Path | None, workers: int | None, pr
             if progress:
                 progress(p.sizes[i])
     todo = [i for i, t in enumerate(parts) if t is None]
+    prepare = get_backend(backend).prepare
+    if prepare is not None and todo:       # shared state (a pre-trained base) built once, here, not in each worker
+        for i in todo:
+            p.tasks[i]["scenario"] = prepare(p.tasks[i]["scenario"], p.tasks[i]["root_seed"])
     if backend == "neural" and todo:
-        _prepare_neural(p, todo)
         if out is not None:                  # per-round checkpoints: a killed sweep resumes inside a point
             for i in todo:
                 p.tasks[i]["workdir"] = str((Path(out) / "work" / f"task-{i:06d}").resolve())
@@ -312,17 +323,6 @@ def _run_sweep(scn: Scenario, p: Plan, out: Path | None, workers: int | None, pr
     if out is not None:
         write_sweep(result, scn, metric, backend, executor)
     return result
-
-
-def _prepare_neural(p: Plan, todo: list[int]) -> None:
-    """Pre-train each distinct base model once, here, before workers would race to build it,
-    and point the tasks at its folder (workers need not share this process's cache)."""
-    from .neural.pipeline import base_model
-
-    for i in todo:
-        v = p.tasks[i]["scenario"]
-        if not v.neural.model:
-            p.tasks[i]["scenario"] = v.with_overrides({"neural.model": str(base_model(v).resolve())})
 
 
 class _PartStore:
