@@ -218,3 +218,16 @@ def test_kill_9_during_a_neural_run_then_resume_gives_identical_rows(tmp_path):
     subprocess.run(base + ["--out", str(ref)], check=True, capture_output=True, env=env)
     out = _kill_and_resume(tmp_path, base + ["--resume"], "checkpoints/*/round-0001", 5)
     assert pq.read_table(out / "metrics.parquet").equals(pq.read_table(ref / "metrics.parquet"))
+
+
+@pytest.mark.slow
+def test_20000_meanfield_rounds_through_the_cli_in_under_30_s_of_cpu(tmp_path):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "seedbed.cli", "run", "seed", "--set", "rounds=20000", "--out",
+                    str(tmp_path / "r")], check=True, capture_output=True,
+                   env={**os.environ, "MPLCONFIGDIR": str(tmp_path / ".mpl")})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 30, cpu

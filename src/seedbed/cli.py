@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -67,6 +68,7 @@ class _LiveRounds:
     running sum is kept, never the whole history."""
 
     SHOWN = 8
+    REDRAW_S = 0.2
 
     def __init__(self, totals: dict[str, int], names: list[str] | None, title: str):
         self.names, self.title = names, title
@@ -74,6 +76,7 @@ class _LiveRounds:
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
         self.tasks = {label: self.progress.add_task(f"{label:8s}", total=n) for label, n in totals.items()}
         self.sums: dict[str, dict[int, list]] = {}          # label → round → [count, {metric: sum}]
+        self.drawn = 0.0
         self.live = Live(Group(self.progress), console=console, refresh_per_second=8, transient=True)
 
     def __call__(self, label: str, advance: int, snapshot: dict[str, float] | None) -> None:
@@ -91,6 +94,10 @@ class _LiveRounds:
             count_sum[1][k] = count_sum[1].get(k, 0.0) + v
         for old in [x for x in rounds if x < r - self.SHOWN]:
             del rounds[old]
+        now = time.monotonic()
+        if now - self.drawn < self.REDRAW_S:          # the table is redrawn a few times a second, not every round
+            return
+        self.drawn = now
         last = [(x, {k: v / c for k, v in sm.items()}) for x, (c, sm) in sorted(rounds.items())[-self.SHOWN:]]
         self.live.update(Group(round_table(f"{self.title} [{label}] (last rounds)", self.names, last, most=self.SHOWN),
                                self.progress))

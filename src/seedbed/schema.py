@@ -41,6 +41,12 @@ class Traced(StrictModel):
     def origin(self) -> Origin:
         return self._origin
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is equal; where a scenario came from does not matter."""
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]   (mutable, like any pydantic model)
+
     def traced(self, source: str, overrides: dict[str, Any]) -> "Traced":
         self._origin = Origin(source=source, overrides=dict(overrides))
         return self

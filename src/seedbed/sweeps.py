@@ -59,7 +59,7 @@ def parse_axis(spec: str) -> Axis:
         try:
             start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
         except (ValueError, IndexError):
-            raise ScenarioError(f"--grid {spec!r}: expected linspace(start,stop,num) with numbers, "
+            raise ScenarioError(f"--grid {spec!r}: expected linspace(start,stop,num) or start:stop:num with numbers, "
                                 "e.g. linspace(0,1,21)") from None
         if len(parts) != 3 or num < 1:
             raise ScenarioError(f"--grid {spec!r}: expected linspace(start,stop,num) with num ≥ 1")

@@ -65,6 +65,7 @@ def final_grid(scn: Scenario, grid: dict[str, np.ndarray] | None = None, workers
 
 
 PARALLEL_MIN_POINTS = 8192
+FINAL_TOL = 1e-14     # a grid stops once no share moves more than this in a round (see MeanField.run)
 
 
 def final_many(scns: list[Scenario]) -> list[dict[str, float]]:
@@ -111,7 +112,7 @@ def _strategy_value(scn: Scenario, k: int, f: str) -> float:
 
 def _final(args: tuple[MFParams, int]) -> dict[str, np.ndarray]:
     params, rounds = args
-    traj = MeanField(params).run(rounds, keep_trajectory=False)
+    traj = MeanField(params).run(rounds, keep_trajectory=False, tol=FINAL_TOL)
     out = {f"share/{n}": traj.shares[-1][:, k] for k, n in enumerate(params.names)}
     out.update({m: traj.stats[m][-1] for m in FINAL_METRICS})
     return out

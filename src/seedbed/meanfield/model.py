@@ -100,19 +100,21 @@ class MeanField:
             keep = keep / np.maximum(total, 1e-300)
         return new, stats, keep
 
-    def run(self, rounds: int, keep_trajectory: bool = True, progress=None) -> Trajectory:
+    def run(self, rounds: int, keep_trajectory: bool = True, progress=None, tol: float = 0.0) -> Trajectory:
         """Iterate ``rounds`` rounds from the initial shares. ``progress(r)`` is called per round.
 
         The map is deterministic, so once a round leaves the shares bitwise unchanged every
         later round repeats it exactly: the loop stops computing there (the result is the
-        same to the last bit)."""
+        same to the last bit). With ``tol`` > 0 (final values only) it also stops once no
+        share moves by more than ``tol`` in a round: near a stable fixed point with contraction
+        factor c the final shares are then within tol·c/(1 − c) of the exact ones."""
         s = self.p.share.copy()
         shares = [s] if keep_trajectory else []
         stats: dict[str, list[np.ndarray]] = {k: [] for k in ROUND_METRICS}
         keeps = []
         for r in range(rounds):
             new, st, keep = self.step(s)
-            fixed = np.array_equal(new, s)
+            fixed = np.array_equal(new, s) or (tol > 0 and not keep_trajectory and np.max(np.abs(new - s)) <= tol)
             s = new
             repeat = rounds - r if fixed and keep_trajectory else 1     # a fixed point repeats to the end
             if keep_trajectory:
