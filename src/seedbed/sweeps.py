@@ -374,22 +374,40 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
     if len(result.axes) >= 2 and a0.numeric and result.axes[1].numeric:
         a1 = result.axes[1]
         z2 = z.reshape(len(a0.values), len(a1.values), -1)[..., 0]
-        plots.plot_heatmap(np.asarray(a0.values, float), np.asarray(a1.values, float), z2, a0.key, a1.key,
-                           f"final {metric}", out / f"heatmap_{slug}.png",
-                           f"{scn.name}: final {metric} after {resolve_rounds(scn, backend)} rounds ({what})")
+        plots.plot_heatmap(np.asarray(a0.values, float), np.asarray(a1.values, float), z2, plots.label(a0.key),
+                           plots.label(a1.key), f"final {plots.label(metric)}", out / f"heatmap_{slug}.png",
+                           f"{scn.name}: final {plots.label(metric)} after {resolve_rounds(scn, backend)} rounds ({what})")
     else:
+        # one line per combination of the other axes, coloured along the second axis (a
+        # colour bar when it is numeric, a legend outside the axes otherwise)
         plt = plots._plt(out)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig, ax = plt.subplots(figsize=(7, 3.8))
         zz = z.reshape(len(a0.values), -1)
         xs = list(range(len(a0.values))) if not a0.numeric else a0.values
         lo, hi = (a.reshape(len(a0.values), -1) for a in result.interval(metric))
-        for j in range(zz.shape[1]):
-            ax.plot(xs, zz[:, j], marker="o")
+        rest = result.axes[1:]
+        combos = list(itertools.product(*[a.values for a in rest])) or [()]
+        numeric_rest = len(rest) == 1 and rest[0].numeric and len(combos) > 6
+        cmap = plt.get_cmap("viridis")
+        vals = np.asarray([c[0] for c in combos], float) if numeric_rest else None
+        norm = plt.Normalize(vals.min(), vals.max()) if numeric_rest else None
+        for j, combo in enumerate(combos):
+            color = cmap(norm(vals[j])) if numeric_rest else None
+            name = ", ".join(f"{plots.label(a.key)} = {v}" for a, v in zip(rest, combo)) or None
+            ax.plot(xs, zz[:, j], marker="o", color=color, label=None if numeric_rest else name)
             if result.seeds is not None and np.all(np.isfinite(lo[:, j])):
-                ax.fill_between(xs, lo[:, j], hi[:, j], alpha=0.2)
+                ax.fill_between(xs, lo[:, j], hi[:, j], alpha=0.2, color=color)
+        if numeric_rest:
+            fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=plots.label(rest[0].key))
+        elif rest:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         if not a0.numeric:
             ax.set_xticks(xs, [str(v) for v in a0.values])
-        ax.set(xlabel=a0.key, ylabel=f"final {metric}", title=f"{scn.name}: final {metric} ({what})")
+        bounded = metric.startswith(("share/", "prompt/", "kept/", "behaviour/", "probe/"))
+        if bounded:
+            ax.set_ylim(-0.02, 1.02)
+        ax.set(xlabel=plots.label(a0.key), ylabel=f"final {plots.label(metric)}",
+               title=f"{scn.name}: final {plots.label(metric)} ({what})")
         plots._save(fig, out / f"line_{slug}.png")
         plt.close(fig)
     return out
