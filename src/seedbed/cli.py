@@ -303,12 +303,21 @@ def contamination(
 @app.command()
 @_user_errors
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by `seedbed run`.")) -> None:
-    """Rebuild report.md and the plots of a run directory from its data files."""
+    """Rebuild report.md and the plots of a run or sweep folder from its data files.
+
+    Example: seedbed report runs/seed/meanfield; seedbed report runs/seed/sweep
+    """
 
     from .kinds import get
 
     from .runfolder import verify
 
+    if (run_dir / "sweep.json").is_file():
+        from .sweeps import report_sweep
+        _quiet_env(run_dir)
+        report_sweep(run_dir)
+        console.print(f"report: {run_dir / 'report.md'}")
+        return
     man = verify(run_dir)                 # complete and undamaged, or one line naming the problem
     _quiet_env(run_dir)
     get(man.get("kind", "pipeline"), str(run_dir / "manifest.json")).report(run_dir)

@@ -367,16 +367,36 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
         "metric": metric, "rounds": resolve_rounds(scn, backend), "backend": backend, "exact": result.seeds is None,
         "seeds": result.seeds, "executor": executor,
         "versions": rundir.package_versions(), "code_revision": rundir.code_revision()})
+    return report_sweep(out)
+
+
+def report_sweep(out: Path) -> Path:
+    """Draw the sweep's plot and write its report.md from sweep.json and sweep.parquet only
+    (``seedbed report SWEEP_FOLDER`` rebuilds them)."""
+    import json
+
+    from . import plots, rundir
+
+    out = Path(out)
+    try:
+        spec = json.loads((out / "sweep.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ScenarioError(f"{out / 'sweep.json'}: missing or damaged ({type(e).__name__})") from None
+    table = rundir.read_table(out / "sweep.parquet")
+    axes = [Axis(a["key"], a["values"]) for a in spec["axes"]]
+    result = SweepResult(axes, table, out, spec["seeds"])
+    metric, backend, name = spec["metric"], spec["backend"], spec["scenario"]["name"]
+    rounds = spec["rounds"]
     z = result.grid(metric)
     what = "exact" if result.seeds is None else f"{backend}, mean of {len(result.seeds)} seeds"
     slug = metric.replace("/", "_")
-    a0 = result.axes[0]
-    if len(result.axes) >= 2 and a0.numeric and result.axes[1].numeric:
-        a1 = result.axes[1]
+    a0 = axes[0]
+    if len(axes) >= 2 and a0.numeric and axes[1].numeric:
+        a1 = axes[1]
         z2 = z.reshape(len(a0.values), len(a1.values), -1)[..., 0]
         plots.plot_heatmap(np.asarray(a0.values, float), np.asarray(a1.values, float), z2, plots.label(a0.key),
                            plots.label(a1.key), f"final {plots.label(metric)}", out / f"heatmap_{slug}.png",
-                           f"{scn.name}: final {plots.label(metric)} after {resolve_rounds(scn, backend)} rounds ({what})")
+                           f"{name}: final {plots.label(metric)} after {rounds} rounds ({what})")
     else:
         # one line per combination of the other axes, coloured along the second axis (a
         # colour bar when it is numeric, a legend outside the axes otherwise)
@@ -385,7 +405,7 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
         zz = z.reshape(len(a0.values), -1)
         xs = list(range(len(a0.values))) if not a0.numeric else a0.values
         lo, hi = (a.reshape(len(a0.values), -1) for a in result.interval(metric))
-        rest = result.axes[1:]
+        rest = axes[1:]
         combos = list(itertools.product(*[a.values for a in rest])) or [()]
         numeric_rest = len(rest) == 1 and rest[0].numeric and len(combos) > 6
         cmap = plt.get_cmap("viridis")
@@ -393,8 +413,8 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
         norm = plt.Normalize(vals.min(), vals.max()) if numeric_rest else None
         for j, combo in enumerate(combos):
             color = cmap(norm(vals[j])) if numeric_rest else None
-            name = ", ".join(f"{plots.label(a.key)} = {v}" for a, v in zip(rest, combo)) or None
-            ax.plot(xs, zz[:, j], marker="o", color=color, label=None if numeric_rest else name)
+            legend = ", ".join(f"{plots.label(a.key)} = {v}" for a, v in zip(rest, combo)) or None
+            ax.plot(xs, zz[:, j], marker="o", color=color, label=None if numeric_rest else legend)
             if result.seeds is not None and np.all(np.isfinite(lo[:, j])):
                 ax.fill_between(xs, lo[:, j], hi[:, j], alpha=0.2, color=color)
         if numeric_rest:
@@ -407,7 +427,17 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
         if bounded:
             ax.set_ylim(-0.02, 1.02)
         ax.set(xlabel=plots.label(a0.key), ylabel=f"final {plots.label(metric)}",
-               title=f"{scn.name}: final {plots.label(metric)} ({what})")
+               title=f"{name}: final {plots.label(metric)} ({what})")
         plots._save(fig, out / f"line_{slug}.png")
         plt.close(fig)
+    how = "exact (mean-field)" if result.seeds is None else f"{backend}, {len(result.seeds)} seeds per point"
+    L = [f"# seedbed sweep: {name}", "", f"Final `{metric}` after {rounds} rounds over "
+         + " × ".join(f"`{a.key}` ({len(a.values)} values)" for a in axes) + f"; {how}.", "",
+         f"Range: {np.nanmin(z):.3f} to {np.nanmax(z):.3f}."]
+    if result.seeds is not None and len(result.seeds) > 1:
+        lo, hi = result.interval(metric)
+        L.append(f"Widest 95% interval over {len(result.seeds)} seeds at a point: {np.nanmax(hi - lo):.3f}.")
+    L += ["", *[f"![{p.stem}]({p.name})" for p in sorted(out.glob("*.png"))], "",
+          "Data: `sweep.parquet` (one row per point [× seed] × metric); settings: `sweep.json`.", ""]
+    rundir.write_text(out / "report.md", "\n".join(L))
     return out
