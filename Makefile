@@ -30,13 +30,15 @@ $(VENV)/.test-installed: pyproject.toml constraints.txt | $(PY)
 
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/seedbed list
-	$(VENV)/bin/seedbed run seed --backend meanfield --out $(RUNS)/seed-meanfield
-	$(VENV)/bin/seedbed run seed --backend agent --seeds 5 --out $(RUNS)/seed-agent
-	$(VENV)/bin/seedbed run seed --backend neural --seeds 2 --out $(RUNS)/seed-neural
-	$(VENV)/bin/seedbed sweep seed --grid judge.bonus=0:2:41 --grid prompts.phi=0:1:41 --out $(RUNS)/seed-sweep
+	$(VENV)/bin/seedbed run seed --backend meanfield --out $(RUNS)/seed-meanfield --force
+	$(VENV)/bin/seedbed run seed --backend agent --seeds 5 --out $(RUNS)/seed-agent --force
+	$(VENV)/bin/seedbed run seed --backend neural --seeds 3 --out $(RUNS)/seed-neural --force
+	$(VENV)/bin/seedbed sweep seed --grid "judge.bonus=linspace(0,2,41)" --grid "prompts.phi=linspace(0,1,41)" --out $(RUNS)/seed-sweep --fresh
+	$(VENV)/bin/seedbed analyze seed --param "prompts.phi=linspace(0,1,101)" --out $(RUNS)/seed-analysis
 	@echo
 	@echo "Reports: $(RUNS)/seed-{meanfield,agent,neural}/report.md (plots in each plots/ folder)"
 	@echo "Phase diagram: $(RUNS)/seed-sweep/heatmap_share_B.png"
+	@echo "Fixed points, basins, bifurcation: $(RUNS)/seed-analysis/*.png"
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest -q

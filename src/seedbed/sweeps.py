@@ -44,6 +44,12 @@ class Axis:
         return self.key not in STATIC_FIELDS
 
 
+def linspace_as_colons(text: str) -> str:
+    """``linspace(a,b,n)`` → ``a:b:n`` (the one grid syntax of sweeps and ``seedbed analyze``)."""
+    lin = re.fullmatch(r"linspace\((.*)\)", text.replace(" ", ""))
+    return ":".join(lin.group(1).split(",")) if lin else text
+
+
 def parse_axis(spec: str) -> Axis:
     """``key=linspace(start,stop,num)`` (num evenly spaced values, both ends included),
     ``key=v1,v2,...``, or the older ``key=start:stop:num`` (the same as linspace; not a
@@ -51,9 +57,7 @@ def parse_axis(spec: str) -> Axis:
     if "=" not in spec:
         raise ScenarioError(f"--grid {spec!r}: expected key=linspace(start,stop,num) or key=v1,v2,...")
     key, text = (x.strip() for x in spec.split("=", 1))
-    lin = re.fullmatch(r"linspace\((.*)\)", text.replace(" ", ""))
-    if lin:
-        text = ":".join(lin.group(1).split(","))
+    text = linspace_as_colons(text)
     if ":" in text:
         parts = text.split(":")
         try:

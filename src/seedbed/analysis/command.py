@@ -17,11 +17,15 @@ from ..schema import ScenarioError
 
 
 def parse_param(spec: str) -> tuple[str, np.ndarray]:
-    """``key=start:stop:num`` (inclusive, like numpy.linspace) or ``key=v1,v2,...`` → (key, values)."""
+    """``key=linspace(start,stop,num)`` (or the older ``key=start:stop:num``: inclusive, like
+    numpy.linspace) or ``key=v1,v2,...`` → (key, values)."""
+    from ..sweeps import linspace_as_colons
+
     bad = f"--param {spec!r}: expected key=start:stop:num (e.g. prompts.phi=0:1:101) or key=v1,v2,... with numbers"
     if "=" not in spec:
         raise ScenarioError(bad)
     key, text = (x.strip() for x in spec.split("=", 1))
+    text = linspace_as_colons(text)
     if not key or not text:
         raise ScenarioError(bad)
     try:
