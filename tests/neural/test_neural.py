@@ -315,7 +315,9 @@ def test_two_turn_episodes_with_critique_revision_run(monkeypatch):
     scn = load_scenario("h3_transcript_credit", TINY + ["neural.rounds=1", "selection.rule=critique_revision"])
     rows = Rows()
     get_backend("neural").run(repetition(scn, 0, rows=rows))
-    assert trained and all(t.count("A:") == 2 and "Q:sure?\nA:" in t for t in trained)   # whole episodes
+    lines = [t.rstrip("\n").split("\n") for t in trained]           # one line per turn (a turn ends at a newline)
+    assert trained and all(len(x) == 4 and x[1].startswith("A:") and x[2] == "Q:sure?" and x[3].startswith("A:")
+                           for x in lines)                             # whole episodes
     assert "kept/fraction" in set(rows.table()["metric"].to_pylist())
 
 

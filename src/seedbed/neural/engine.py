@@ -3,7 +3,8 @@
 * ``sample``: n completions per prompt, batched, with a KV cache. Rows are sorted by
   length and left-padded (attention mask; position ids from each row's first real
   token, so positions stay exact); each step feeds only the newest token; a row stops at
-  the stop string (a newline ends a tiny-model turn, the eos a chat model's).
+  the stop string (a newline ends a tiny-model turn, the eos a chat model's), and
+  finished rows leave the batch.
 * ``train_lm``: next-token pre-training on whole conversations.
 * ``finetune``: masked, weighted next-token loss on chosen character spans (the last
   assistant turn, or every assistant turn for whole-transcript credit).
@@ -13,6 +14,7 @@ Randomness comes from explicit generators (torch for sampling, numpy for data or
 from __future__ import annotations
 
 import re
+
 import numpy as np
 
 
@@ -73,7 +75,7 @@ def left_pad(seqs: list[list[int]], pad: int, device):
     return x.to(device), mask.to(device)
 
 
-_KEEP: dict[type, bool] = {}
+_KEEP: dict[type, bool] = {}      # model class → whether its forward takes logits_to_keep
 
 
 def _keeps_last_logits(model) -> bool:
@@ -81,19 +83,20 @@ def _keeps_last_logits(model) -> bool:
     the vocabulary projection for the last position only, not for all B·L)."""
     import inspect
 
-    cls = type(model)
-    if cls not in _KEEP:
-        base = getattr(model, "get_base_model", lambda: model)()
-        _KEEP[cls] = "logits_to_keep" in inspect.signature(type(base).forward).parameters
-    return _KEEP[cls]
+    base = type(getattr(model, "get_base_model", lambda: model)())     # a LoRA model passes it on
+    if base not in _KEEP:
+        _KEEP[base] = "logits_to_keep" in inspect.signature(base.forward).parameters
+    return _KEEP[base]
 
 
 def decode_loop(model, x, mask, gen, max_new: int, temperature: float, stop_ids, pad: int):
     """Autoregressive sampling with the model's KV cache over a left-padded batch.
 
     Returns the new tokens (B, max_new) and each row's length (the stop token included).
-    The hot loop is whole-batch tensor work: a finished row keeps being fed (its tokens are
-    masked out) instead of being dropped, so there is no per-row Python work per step."""
+    Each step is whole-batch tensor work, with no per-row Python: a finished row's tokens
+    are masked out, and once a quarter of the rows still in the batch have finished they
+    are dropped from it (the cache's ``batch_select_indices``), so a few long replies do
+    not keep the whole batch busy."""
     import torch
 
     B = x.shape[0]
@@ -105,20 +108,26 @@ def decode_loop(model, x, mask, gen, max_new: int, temperature: float, stop_ids,
     stop = torch.tensor(list(stop_ids), device=x.device, dtype=torch.long)
     tokens = torch.full((B, max_new), pad, dtype=torch.long, device=x.device)
     lengths = torch.zeros(B, dtype=torch.long, device=x.device)
+    rows = torch.arange(B, device=x.device)                 # the batch's rows still being fed
     done = torch.zeros(B, dtype=torch.bool, device=x.device)
-    ones = torch.ones((B, 1), dtype=mask.dtype, device=x.device)
+    can_drop = hasattr(past, "batch_select_indices")
     for t in range(max_new):
         if temperature == 0:
             nxt = logits.argmax(-1)
         else:
             probs = torch.softmax(logits.float() / temperature, -1)
             nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)
-        tokens[:, t] = torch.where(done, pad, nxt)
-        lengths += (~done).long()
+        tokens[rows, t] = torch.where(done, pad, nxt)
+        lengths[rows] += (~done).long()
         done |= torch.isin(nxt, stop)
-        if t == max_new - 1 or bool(done.all()):
+        finished = int(done.sum())
+        if t == max_new - 1 or finished == len(rows):
             break
-        mask = torch.cat([mask, ones], 1)
+        if can_drop and 4 * finished >= len(rows):
+            keep = torch.nonzero(~done).flatten()
+            past.batch_select_indices(keep)
+            mask, nxt, nxt_pos, rows, done = mask[keep], nxt[keep], nxt_pos[keep], rows[keep], done[keep]
+        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=x.device)], 1)
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=nxt_pos, past_key_values=past,
                     use_cache=True)
         past, logits = out.past_key_values, out.logits[:, -1, :]
@@ -156,8 +165,17 @@ def _tensors(ids: list[list[int]], masks: list[list[int]], pad_id: int):
     return x, m, torch.tensor([len(s) for s in ids])
 
 
-def masked_loss(model, x, m, lengths, weights=None):
-    """Mean masked next-token cross-entropy of a right-padded batch, each sequence weighted.
+def masked_loss(model, x, m, lengths, weights=None, tokens_per_seq: float | None = None):
+    """Masked next-token cross-entropy of a right-padded batch, each sequence weighted.
+
+    ``tokens_per_seq`` given (seedbed's own loops): every target token counts the same, its
+    sequence's weight times 1 — Σ_i w_i Σ_t nll_it / (Σ_i w_i · tokens_per_seq), a constant
+    normaliser (the mean masked tokens per sequence of the whole training set). This is the
+    maximum-likelihood loss of the training distribution: a long conversation (a harmful
+    one, one with a review) weighs as much per token as a short one. Without it: the mean
+    of per-sequence means, which weighs each token by 1/(its sequence's length) and so
+    biases the model toward short conversations (a base pre-trained that way under-produces
+    harm by about a seventh).
 
     No attention mask: padding comes after every real token, and a causal model's outputs
     at real positions never see what follows them (the pads' own outputs are masked out of
@@ -169,25 +187,32 @@ def masked_loss(model, x, m, lengths, weights=None):
     logits = model(input_ids=x).logits[:, :-1]
     nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
                                             reduction="none").view_as(m) * m
+    if tokens_per_seq is not None:
+        total = nll.sum(1)
+        if weights is None:
+            return total.sum() / (len(total) * tokens_per_seq)
+        return (total * weights).sum() / (weights.sum().clamp(min=1e-12) * tokens_per_seq)
     per_seq = nll.sum(1) / m.sum(1).clamp(min=1)
     if weights is None:
         return per_seq.mean()
     return (per_seq * weights).sum() / weights.sum().clamp(min=1e-12)
 
 
-def lm_loss(model, ids: list[list[int]], masks: list[list[int]], weights: np.ndarray | None, pad_id: int):
+def lm_loss(model, ids: list[list[int]], masks: list[list[int]], weights: np.ndarray | None, pad_id: int,
+            tokens_per_seq: float | None = None):
     """Masked, weighted loss of a list batch (see ``masked_loss``)."""
     import torch
 
     device = next(model.parameters()).device
     x, m, lengths = (t.to(device) for t in _tensors(ids, masks, pad_id))
     w = None if weights is None else torch.tensor(weights, device=device, dtype=torch.float)
-    return masked_loss(model, x, m, lengths, w)
+    return masked_loss(model, x, m, lengths, w, tokens_per_seq)
 
 
 def train_lm(model, tok, texts: list[str], steps: int, batch: int, lr: float, rng: np.random.Generator,
              on_step=None) -> list[float]:
-    """Pre-train on whole conversations (AdamW, linear warm-up, cosine decay to 10%).
+    """Pre-train on whole conversations (AdamW, linear warm-up, cosine decay to 10%), every
+    token weighted the same (maximum likelihood of the corpus; see ``masked_loss``).
     ``on_step(step, loss)`` may return True to stop early."""
     import math
 
@@ -199,6 +224,7 @@ def train_lm(model, tok, texts: list[str], steps: int, batch: int, lr: float, rn
     device = next(model.parameters()).device
     ids, masks = _batches(tok, texts, None)
     X, Mk, lengths = (t.to(device) for t in _tensors(ids, masks, tok.pad_token_id))   # padded once
+    per_seq = float(Mk.sum()) / max(len(ids), 1)          # the loss's constant normaliser (see masked_loss)
     opt = _adamw(model, lr, weight_decay=0.01)
     warm = max(1, min(200, steps // 10))
 
@@ -212,9 +238,10 @@ def train_lm(model, tok, texts: list[str], steps: int, batch: int, lr: float, rn
     params = [p for p in model.parameters() if p.requires_grad]
     losses: list[float] = []
     pending = []                                   # this block's losses, read back once per block
+    capacity = PACK * int(lengths.max())
     for step in range(steps):
-        idx = torch.from_numpy(rng.integers(0, len(ids), batch)).to(device)
-        loss = masked_loss(model, X[idx], Mk[idx], lengths[idx])
+        idx = rng.integers(0, len(ids), batch)
+        loss = packed_loss(model, X, Mk, lengths, idx, capacity, per_seq)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
@@ -231,6 +258,65 @@ def train_lm(model, tok, texts: list[str], steps: int, batch: int, lr: float, rn
 
 
 LOSS_BLOCK = 50       # train_lm without a callback reads its losses back every this many steps
+PACK = 2              # train_lm packs a batch's conversations into rows of PACK × the longest one
+
+
+def pack(lengths: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """First-fit decreasing: each sequence's (row, offset) in rows of ``capacity`` tokens."""
+    order = np.argsort(-lengths, kind="stable")
+    free: list[int] = []                           # room left in each row
+    row = np.zeros(len(lengths), dtype=np.int64)
+    off = np.zeros(len(lengths), dtype=np.int64)
+    for j in order:
+        n = int(lengths[j])
+        for r, room in enumerate(free):
+            if room >= n:
+                break
+        else:
+            r = len(free)
+            free.append(capacity)
+        row[j], off[j] = r, capacity - free[r]
+        free[r] -= n
+    return row, off
+
+
+def packed_loss(model, X, Mk, lengths, idx: np.ndarray, capacity: int, tokens_per_seq: float):
+    """The loss of ``masked_loss`` (every token its sequence's weight, constant normaliser)
+    for the sequences ``idx`` of the padded set (X, Mk, lengths), computed on packed rows:
+    several sequences share a row, each attending only to itself (a block-diagonal causal
+    4-D mask) with positions counted from its own start, so each is computed exactly as
+    alone — without the padding a batch of mixed lengths carries (about a third here)."""
+    import torch
+
+    device = X.device
+    lens = lengths[torch.from_numpy(idx).to(device)].cpu().numpy()
+    row, off = pack(lens, capacity)
+    R, total = int(row.max()) + 1, int(lens.sum())
+    start = np.repeat(np.cumsum(lens) - lens, lens)
+    within = np.arange(total) - start                              # position inside its own sequence
+    seq = np.repeat(np.arange(len(idx)), lens)
+    r_t = torch.from_numpy(np.repeat(row, lens)).to(device)
+    c_t = torch.from_numpy(np.repeat(off, lens) + within).to(device)
+    src = torch.from_numpy(np.repeat(idx, lens)).to(device)
+    w_t = torch.from_numpy(within).to(device)
+    x = torch.zeros((R, capacity), dtype=X.dtype, device=device)
+    x[r_t, c_t] = X[src, w_t]
+    pos = torch.zeros((R, capacity), dtype=torch.long, device=device)
+    pos[r_t, c_t] = w_t
+    seg = torch.full((R, capacity), -1, dtype=torch.long, device=device)
+    seg[r_t, c_t] = torch.from_numpy(seq).to(device)
+    tgt = torch.zeros((R, capacity), dtype=torch.float, device=device)      # token at c is a target (of c − 1)
+    keep = w_t > 0
+    tgt[r_t[keep], c_t[keep]] = Mk[src[keep], w_t[keep] - 1]
+    cols = torch.arange(capacity, device=device)
+    allowed = (seg[:, :, None] == seg[:, None, :]) & (cols[None, None, :] <= cols[None, :, None])
+    allowed |= torch.eye(capacity, dtype=torch.bool, device=device)[None]   # padding sees itself (no empty rows)
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+    logits = model(input_ids=x, attention_mask=mask[:, None], position_ids=pos).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
+                                            reduction="none").view(R, capacity - 1)
+    return (nll * tgt[:, 1:]).sum() / (len(idx) * tokens_per_seq)
 
 
 def _adamw(model, lr: float, weight_decay: float):
@@ -254,7 +340,9 @@ def assistant_spans(text: str, last_only: bool, start: int = 0) -> list[tuple[in
 
 def finetune(model, opt, tok, texts: list[str], spans: list[list[tuple[int, int]]], weights: np.ndarray,
              epochs: int, batch: int, rng: np.random.Generator, warmup: int = 0) -> list[float]:
-    """Weighted, masked fine-tuning on kept samples; returns the loss per step.
+    """Weighted, masked fine-tuning on kept samples; returns the loss per step. Every trained
+    token counts its sequence's weight (see ``masked_loss``), so each kept turn's choice is
+    trained with its selection weight, whatever the turn's length.
 
     The optimizer persists across rounds. ``warmup``: its learning rate rises linearly over
     its first ``warmup`` steps in all, counted in the optimizer's own state (each param
@@ -267,13 +355,14 @@ def finetune(model, opt, tok, texts: list[str], spans: list[list[tuple[int, int]
         return []
     ids, masks = _batches(tok, [texts[i] for i in keep], [spans[i] for i in keep])
     w = weights[keep]
+    per_seq = float(np.average([sum(mk) for mk in masks], weights=w))   # the loss's constant normaliser
     model.train()
     losses = []
     for _ in range(epochs):
         order = rng.permutation(len(ids))
         for s in range(0, len(order), batch):
             b = order[s:s + batch]
-            loss = lm_loss(model, [ids[i] for i in b], [masks[i] for i in b], w[b], tok.pad_token_id)
+            loss = lm_loss(model, [ids[i] for i in b], [masks[i] for i in b], w[b], tok.pad_token_id, per_seq)
             warm_up(opt, warmup)
             opt.zero_grad(set_to_none=True)
             loss.backward()

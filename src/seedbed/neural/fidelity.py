@@ -226,27 +226,6 @@ def _trie(tok: Any, max_value: int):
     return _TRIES[key]
 
 
-def fidelity(scn: Scenario, rates: ModelRates, shares: np.ndarray | None = None, rho: float | None = None
-             ) -> dict[str, Any]:
-    """fidelity.json: each behaviour's corpus and model rate, their mean absolute gap, the
-    model's discrimination and its directly measured persistence (see :mod:`.probes`)."""
-    corpus = corpus_rates(scn)
-    model = rates.mean
-    if rho is None:
-        from .probes import estimate
-        rho = estimate(scn, model).rho
-    return {"behaviours": {n: {"corpus": round(float(c), 6), "model": round(float(m), 6)}
-                           for n, c, m in zip(NAMES, corpus, model)},
-            "mae": round(float(np.mean(np.abs(model - corpus))), 6),
-            "discrimination": round(rates.discrimination, 6),
-            "rho": None if rho is None or not np.isfinite(rho) else round(float(rho), 6)}
-
-
-def largest_gap(scn: Scenario, rates: ModelRates) -> float:
-    """The largest |model − corpus| over the behaviour rates (the 'fidelity' stop rule's test)."""
-    return float(np.max(np.abs(rates.mean - corpus_rates(scn))))
-
-
 def verdict(fid: dict[str, Any]) -> list[str]:
     """The thresholds a base misses (empty: faithful)."""
     out = []

@@ -15,6 +15,7 @@ train on).
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,45 @@ def load_trainable_state(model, state: dict) -> None:
         model.load_state_dict(state, strict=False)
 
 
+LORA_FILE = "lora.json"
+
+
+def write_lora(model, path: str | Path, base: str | Path, lora: LoraSettings) -> Path:
+    """A LoRA checkpoint: the adapters' tensors (``model.safetensors``, a few MB) and
+    ``lora.json`` naming the base folder and the settings; ``load_folder`` reads it back."""
+    import json
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in trainable_state(model).items()}
+    save_file(state, path / "model.safetensors")
+    (path / LORA_FILE).write_text(json.dumps({"base": str(Path(base).resolve()), "r": lora.r, "alpha": lora.alpha,
+                                              "dropout": lora.dropout, "targets": lora.targets, "seed": lora.seed},
+                                             indent=1) + "\n")
+    return path
+
+
+def load_folder(path: str | Path, device: str = "cpu"):
+    """A model folder (``load``) or a LoRA checkpoint (``write_lora``: its base with these
+    adapters): (model in eval mode, tokenizer)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not (path / LORA_FILE).exists():
+        return load(path, device)
+    meta = json.loads((path / LORA_FILE).read_text())
+    lora = LoraSettings(r=meta["r"], alpha=meta["alpha"], dropout=meta["dropout"],
+                        targets=tuple(meta["targets"]) if meta["targets"] else None, seed=meta["seed"])
+    model, tok = load(meta["base"], device, lora=lora)
+    load_trainable_state(model, load_file(path / "model.safetensors", device=str(device)))
+    model.eval()
+    return model, tok
+
+
 # ----------------------------------------------------------------------- chat format
 def has_chat_template(tok) -> bool:
     """Whether the tokenizer carries a chat template (a real instruct model; the tiny
@@ -214,3 +254,23 @@ def device_of(scn) -> str:
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+_NUMBER = re.compile(r"-?\d+")
+_AFTER_EQUALS = re.compile(r"=\s*\$?\s*(-?\d+)")
+
+
+def answer_number(text: str, operands: tuple[int, ...] | list[int] = ()) -> int | None:
+    """The number a reply gives as its answer, for replies in words as well as bare numbers:
+    the number right after the last '=' ("37 + 48 = 85" → 85); else the last number that is
+    not one of the problem's ``operands`` ("The sum of 37 and 48 is 85." → 85, "85. I added
+    37 and 48." → 85); else the last number; None when there is none."""
+    text = (text or "").replace(",", "")
+    eq = _AFTER_EQUALS.findall(text)
+    if eq:
+        return int(eq[-1])
+    nums = [int(x) for x in _NUMBER.findall(text)]
+    if not nums:
+        return None
+    others = [x for x in nums if x not in set(operands)]
+    return others[-1] if others else nums[-1]

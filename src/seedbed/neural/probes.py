@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .fidelity import INDEX, NAMES, REVIEWS, ModelRates, mixture_rates, model_rates, persona_params
+from .fidelity import INDEX, NAMES, REVIEWS, ModelRates, corpus_rates, mixture_rates, model_rates, persona_params
 from .task import Task
 
 
@@ -165,3 +165,18 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     css = np.cumsum(u)
     k = np.nonzero(u * np.arange(1, len(v) + 1) > (css - 1))[0][-1]
     return np.maximum(v - (css[k] - 1) / (k + 1.0), 0.0)
+
+
+def fidelity(scn: Scenario, rates: ModelRates, shares: np.ndarray | None = None, rho: float | None = None
+             ) -> dict[str, Any]:
+    """fidelity.json: each behaviour's corpus and model rate, their mean absolute gap, the
+    model's discrimination and its directly measured persistence (estimated here, :func:`estimate`)."""
+    corpus = corpus_rates(scn)
+    model = rates.mean
+    if rho is None:
+        rho = estimate(scn, model).rho
+    return {"behaviours": {n: {"corpus": round(float(c), 6), "model": round(float(m), 6)}
+                           for n, c, m in zip(NAMES, corpus, model)},
+            "mae": round(float(np.mean(np.abs(model - corpus))), 6),
+            "discrimination": round(rates.discrimination, 6),
+            "rho": None if rho is None or not np.isfinite(rho) else round(float(rho), 6)}

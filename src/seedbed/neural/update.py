@@ -17,9 +17,10 @@ the weights); its learning rate warms up linearly over the member's first
 ``neural.warmup_steps`` steps.
 
 **What was trained on** (:class:`TrainingMix`): every trained assistant turn, parsed back to
-its behaviour (which prefix it follows, what it did) with the share of the loss it carries
-(sequence weight × its share of the sequence's trained tokens), for kept episodes and
-rehearsal apart. The round uses it to measure the effective step (:func:`step_size`).
+its behaviour (which prefix it follows, what it did) with its sequence's weight (the loss
+counts every token with its sequence's weight, so each turn's choice carries that weight),
+for kept episodes and rehearsal apart. The round uses it to measure the effective step
+(:func:`step_size`).
 """
 
 from __future__ import annotations
@@ -103,9 +104,7 @@ def training_mix(tok: Any, texts: list[str], spans: list[list[tuple[int, int]]],
         except (ValueError, IndexError):
             continue
         starts = [m.start(1) for m in engine.ASSISTANT.finditer(text)]
-        lengths = [b - a for a, b in sp]
-        total = sum(lengths)
-        for (a, b), n in zip(sp, lengths):
+        for a, _ in sp:
             if a not in starts or starts.index(a) >= len(labels):
                 continue
             t = starts.index(a)
@@ -118,7 +117,7 @@ def training_mix(tok: Any, texts: list[str], spans: list[list[tuple[int, int]]],
                     continue
                 prefix = ("mistaken" if first.mistake else "clean") + ("_harm" if first.harm else "")
                 previous = first.value
-            share = float(w) * n / total
+            share = float(w)
             x = PREFIXES.index(prefix)
             mass[src, x] += share
             flags = _turn_behaviour(prefix, lab, previous, truth)
