@@ -172,16 +172,9 @@ def report_grading(out: Path) -> dict:
 def run(scn: GradingScenario, out: Path | None = None, progress=None, report: bool = True,
         resume: bool = False, force: bool = False, **options) -> "KindResult":
     """Train learners under both credit rules and write the run folder (default ``runs/<name>/agent``)."""
-    from .kinds import refuse_options, KindResult
+    from .kinds import run_into_folder
 
-    refuse_options("grading", options)
-    from .runfolder import claim
-
-    out = Path(out) if out is not None else Path("runs") / scn.name / "agent"
-    tick = (lambda k: progress("credit rules", k, None)) if progress else None
-    with claim(out, f"a {scn.kind} run of {scn.name}", {"kind": scn.kind, "scenario": scn.model_dump(mode="json")},
-               resume, force):
-        return KindResult(scn, write_grading(scn, out, tick), out)
+    return run_into_folder(scn, out, progress, "credit rules", write_grading, resume, force, options)
 
 
 def show(result: "KindResult") -> list:

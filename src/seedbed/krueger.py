@@ -318,16 +318,9 @@ def report_krueger(out: Path) -> list[dict]:
 def run(scn: KruegerScenario, out: Path | None = None, progress=None, report: bool = True,
         resume: bool = False, force: bool = False, **options) -> "KindResult":
     """Run every configuration and write the run folder (default ``runs/<name>/agent``)."""
-    from .kinds import refuse_options, KindResult
+    from .kinds import run_into_folder
 
-    refuse_options("krueger", options)
-    from .runfolder import claim
-
-    out = Path(out) if out is not None else Path("runs") / scn.name / "agent"
-    tick = (lambda k: progress("configurations", k, None)) if progress else None
-    with claim(out, f"a {scn.kind} run of {scn.name}", {"kind": scn.kind, "scenario": scn.model_dump(mode="json")},
-               resume, force):
-        return KindResult(scn, write_krueger(scn, out, tick), out)
+    return run_into_folder(scn, out, progress, "configurations", write_krueger, resume, force, options)
 
 
 def show(result: "KindResult") -> list:
