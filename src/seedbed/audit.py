@@ -16,9 +16,12 @@ and does not count as a violation. A user judge is any Python callable
 
     def judge(transcript: list[dict]) -> float:
         # transcript: the assistant turns in order; each has boolean labels
-        # mistake, corrected, false_correction, ignored, harm, and 'prefix'
-        # ('none', 'clean' or 'mistaken': what the turn was answering)
-        ...return the expected reward of the episode (one finite number)
+        # mistake, corrected, false_correction, ignored, harm, agreed,
+        # wrong_agreement, and 'prefix' ('none', 'clean' or 'mistaken': what the
+        # turn was answering)
+        ...return the reward of the episode (one finite number)
+
+The same callable, set as a scenario's ``judge.function``, drives runs on every backend.
 
 Situations: a single turn answering a fresh question, a clean earlier answer or a
 mistaken one; a two-turn episode (answer, then a review of one's own answer); and, across
@@ -28,18 +31,16 @@ writes its own later prompts gains by seeding mistakes there).
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import math
-import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from .config import Judge, Scenario, ScenarioError
+from .judge import call_judge, load_function, noticed_turn
 
 Transcript = list[dict[str, Any]]
 UserJudge = Callable[[Transcript], float]
@@ -126,14 +127,13 @@ def behaviours(situation: str) -> list[Behaviour]:
 
 
 def transcript(b: Behaviour, situation: str) -> Transcript:
-    """The labelled turns of behaviour ``b`` in ``situation`` (for a user judge)."""
+    """The turns of behaviour ``b`` in ``situation`` as a label judge sees them
+    (:func:`seedbed.judge.noticed_turn`: every flaw noticed)."""
     def review(prefix: str) -> dict[str, Any]:
         mistaken, clean = prefix == "mistaken", prefix == "clean"
-        return {"prefix": prefix, "mistake": bool(b.review_mistake), "harm": bool(b.harm),
-                "corrected": mistaken and bool(b.fix), "ignored": mistaken and not b.fix,
-                "false_correction": clean and bool(b.false_fix)}
-    first = {"prefix": "none", "mistake": bool(b.plant), "harm": bool(b.harm), "corrected": False,
-             "ignored": False, "false_correction": False}
+        return noticed_turn(prefix, det_mistake=b.review_mistake, det_harm=b.harm, corrected=mistaken and b.fix,
+                            det_ignore=mistaken and not b.fix, det_false=clean and b.false_fix)
+    first = noticed_turn("none", det_mistake=b.plant, det_harm=b.harm)
     if situation == "none":
         return [first]
     if situation == "episode":
@@ -161,19 +161,15 @@ def model_scores(j: Judge, profiles: list[dict[str, float]], situation: str, cre
 
 
 def _user_score(judge: UserJudge, t: Transcript, where: str) -> float:
-    try:
-        r = float(judge(t))
-    except Exception as e:  # a user judge that fails names itself
-        raise ScenarioError(f"judge raised {type(e).__name__}: {e} on {where}") from None
-    if not math.isfinite(r):
-        raise ScenarioError(f"judge returned {r} (not a finite number) on {where}")
-    return r
+    return call_judge(judge, t, where)
 
 
 def _situations(j: Judge | UserJudge) -> list[tuple[str, str]]:
     """(situation key, label) checked at the judge's own settings."""
     out = [(x, f"single turn: {label}") for x, label in PREFIXES]
-    if isinstance(j, Judge):
+    if isinstance(j, Judge) and j.function is not None:
+        out.append(("episode", f"two-turn episode (judge.function {j.function})"))
+    elif isinstance(j, Judge):
         rule = "last turn" if j.credit == "last_turn" else f"transcript, gamma={j.gamma:g}"
         out.append(("episode", f"two-turn episode, {rule}, alpha={j.alpha:g}"))
     else:
@@ -189,7 +185,8 @@ def audit(judge: Judge | UserJudge, scenario: Scenario | None = None, name: str 
                      "harm": s.harm}) for s in (scenario.strategies if scenario is not None else [])]
     for sit, label in _situations(judge):
         res.findings += _check(judge, sit, label, own, res.table)
-    if isinstance(judge, Judge) and not (judge.credit == "transcript" and judge.gamma == 1.0):
+    if isinstance(judge, Judge) and judge.function is None and not (judge.credit == "transcript"
+                                                                    and judge.gamma == 1.0):
         label = f"two-turn episode, transcript, gamma=1, alpha={judge.alpha:g} (worst case)"
         res.worst_case += _check(judge, "episode", label, own, res.table, credit="transcript", gamma=1.0)
     res.findings += _correction_premium(judge, res.table)
@@ -245,6 +242,9 @@ def _correction_premium(judge: Judge | UserJudge, table: list) -> list[Finding]:
 def _settings(j: Judge | UserJudge) -> str:
     if not isinstance(j, Judge):
         return "user judge"
+    if j.function is not None:
+        return f"judge.function {j.function} (reads {j.reads}); detection d_mistake={j.d_mistake:g}, " \
+               f"d_ignore={j.d_ignore:g}, d_false={j.d_false:g}, d_harm={j.d_harm:g}"
     rule = "last-turn credit" if j.credit == "last_turn" else f"transcript credit, gamma = {j.gamma:g}"
     return f"{rule}, SCoRe alpha = {j.alpha:g}"
 
@@ -272,17 +272,7 @@ def load_judge(spec: str) -> tuple[str, Judge | UserJudge, Scenario | None]:
     """A scenario (preset or TOML: its judge and strategies) or ``module:function``; user
     modules are imported from the working directory, as ``python -m`` would."""
     if ":" in spec and not spec.endswith(".toml"):
-        mod, _, fn = spec.partition(":")
-        cwd = str(Path.cwd())
-        if cwd not in sys.path:
-            sys.path.insert(0, cwd)
-        try:
-            f = getattr(importlib.import_module(mod), fn)
-        except Exception as e:  # ImportError, SyntaxError, an error raised on import, a missing name
-            raise ScenarioError(f"judge {spec!r}: cannot import ({type(e).__name__}: {e})") from None
-        if not callable(f):
-            raise ScenarioError(f"judge {spec!r}: {fn} is not callable")
-        return spec, f, None
+        return spec, load_function(spec), None
     from .config import load_scenario
 
     scn = load_scenario(spec)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Scenario
-from ..judge import episode_return, turn_reward
+from ..judge import call_judge, episode_return, noticed_turn, turn_reward, user_judge
 from ..selection import get_rule
 from ..update import update_shares
 
@@ -78,6 +78,7 @@ class AtomTables:
         probs = np.zeros((K, 3, A))
         lab = {n: np.zeros(A, dtype=bool) for n in LABELS}
         value = np.zeros(A)
+        flags: list[dict[str, bool]] = []       # (A,) what the judge noticed: turn_reward's flags
         err_review = err if err_review is None else err_review
         for a, (m, act, h, ag) in enumerate(states):
             lab["mistake"][a] = m > 0
@@ -92,8 +93,10 @@ class AtomTables:
             lab["agreed"][a] = ag != "none"
             lab["wrong_agreement"][a] = ag in ("wrong_u", "wrong_d")
             lab["detected_wrong_agreement"][a] = ag == "wrong_d"
-            value[a] = turn_reward(j, m == 2, act == "corrected", act == "ign_d", act == "false_d", h == "d",
-                                   ag != "none", ag == "wrong_d")
+            flags.append({"det_mistake": m == 2, "corrected": act == "corrected", "det_ignore": act == "ign_d",
+                          "det_false": act == "false_d", "det_harm": h == "d", "agreed": ag != "none",
+                          "det_wrong_agree": ag == "wrong_d"})
+            value[a] = turn_reward(j, **flags[-1])
             for k in range(K):
                 # own mistake: first-attempt rate on a fresh question, review rate otherwise
                 pm = {x: [1 - e, e * (1 - j.d_mistake), e * j.d_mistake][m]
@@ -115,6 +118,7 @@ class AtomTables:
         self.A, self.K = A, K
         self.prob = probs                       # (K, 3, A)
         self.value = value                      # (A,)
+        self.flags = flags
         self.labels = lab
         self.accept, self.alias = _alias_tables(probs.reshape(K * 3, A))
 
@@ -194,6 +198,8 @@ class RoundSampler:
         self.K = len(st)
         self.rule = get_rule(scn.selection.rule)
         self.n = self.rule.responses_per_prompt(scn.selection)
+        self.judge_fn = user_judge(scn.judge, reads="labels")
+        self._user_values: np.ndarray | None = None
         self.jitter = self._tie_jitter() if self.rule.ties_by_jitter else 1e-6
         self.tables = AtomTables(scn, self.err.astype(float), self.fix.astype(float), self.false_fix.astype(float),
                                  self.harm.astype(float), self.agree.astype(float), self.err_review.astype(float))
@@ -322,12 +328,33 @@ class RoundSampler:
     def _episode(self, rng: np.random.Generator, persona: np.ndarray, prefix: np.ndarray,
                  labels: "Labels", base: np.ndarray | None = None) -> np.ndarray:
         """The selection score of each row's episode: one turn, or (turns = 2) that turn and
-        the same persona's review of it, combined by the judge's credit rule."""
+        the same persona's review of it, combined by the judge's credit rule (or scored
+        whole by the user's judge, looked up in its table of every episode)."""
         r1 = self._turn(rng, persona, prefix, "t1", labels, base)
         if self.scn.prompts.turns == 1:
+            if self.judge_fn is not None:
+                return self.user_values()[prefix, labels.atoms["t1"]]
             return np.asarray(r1, float)
         r2 = self._turn(rng, persona, np.where(labels["t1/mistake"], MISTAKEN, CLEAN), "t2", labels)
+        if self.judge_fn is not None:
+            return self.user_values()[prefix, labels.atoms["t1"], labels.atoms["t2"]]
         return np.asarray(episode_return(self.scn.judge, r1, r2), float)
+
+    def user_values(self) -> np.ndarray:
+        """The user's judge on every episode the atoms can form, computed once:
+        (3, A) for one turn [prefix, atom]; (3, A, A) for two [prefix, turn-1 atom, turn-2
+        atom], turn 2 reviewing a mistaken answer when turn 1 erred (noticed or not)."""
+        if self._user_values is None:
+            t, fn = self.tables, self.judge_fn
+            turns = [[noticed_turn(x, **f) for f in t.flags] for x in (NONE, CLEAN, MISTAKEN)]
+            if self.scn.prompts.turns == 1:
+                v = [[call_judge(fn, [u], f"the one-turn episode {[u]}") for u in row] for row in turns]
+            else:
+                nxt = [MISTAKEN if t.labels["mistake"][a] else CLEAN for a in range(t.A)]
+                v = [[[call_judge(fn, [u, w], f"the episode {[u, w]}") for w in turns[nxt[a]]]
+                      for a, u in enumerate(row)] for row in turns]
+            self._user_values = np.asarray(v, float)
+        return self._user_values
 
     # ------------------------------------------------------------------ selection
     def kept(self, rng: np.random.Generator, b: Batch, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

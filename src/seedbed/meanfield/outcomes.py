@@ -6,7 +6,9 @@ reward is a function of the labels it detects (:func:`seedbed.judge.turn_reward`
 one reward table). So for each prefix type x ∈ {none, clean, mistaken} the responses of
 strategy k form a finite distribution over atoms a (the Cartesian product of the
 factors' states) with a reward value v[a] that does not depend on k. Everything
-downstream is exact sums over atoms; nothing is sampled.
+downstream is exact sums over atoms; nothing is sampled. A user's label judge
+(``judge.function``) is called once per atom (per pair of atoms for a two-turn episode)
+with what the judge noticed, in place of the reward table: still exact.
 
 Shapes: prob (G, K, A) = P(atom a | strategy k, grid point g); value (G, A).
 """
@@ -19,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..judge import episode_return, turn_reward
+from ..judge import call_judge, episode_return, noticed_turn, turn_reward
 from .params import MFParams
 
 NONE, CLEAN, MISTAKEN = 0, 1, 2
@@ -43,6 +45,7 @@ class Outcomes:
     prob: np.ndarray       # (G, K, A)
     value: np.ndarray      # (G, A)
     next_prefix: np.ndarray | None = None  # (A,) prefix type the atom leaves for a turn 2
+    turns: list[dict] | None = None        # (A,) each atom as a label judge sees it (single turns only)
 
 
 def factors_for(p: MFParams, x: int, track_mistake: bool, err: np.ndarray | None = None) -> list[Factor]:
@@ -87,19 +90,28 @@ _NO_FLAGS = {"det_mistake": 0, "corrected": 0, "det_ignore": 0, "det_false": 0, 
              "agreed": 0, "det_wrong_agree": 0}
 
 
-def single_turn(p: MFParams, x: int, track_mistake: bool = False, err: np.ndarray | None = None) -> Outcomes:
+def single_turn(p: MFParams, x: int, track_mistake: bool = False, err: np.ndarray | None = None,
+                episode: bool = True) -> Outcomes:
     """Atoms of one response to prefix type ``x``: the Cartesian product of its factors,
-    each atom valued by the judge's reward table."""
+    each atom valued by the judge's reward table (or, when the turn is a whole
+    ``episode``, by the user's judge; a turn of a longer episode is left to the caller)."""
     facs = factors_for(p, x, track_mistake, err)
     states = list(product(*[range(len(f.probs)) for f in facs]))
     prob = np.stack([np.prod([f.probs[i] for f, i in zip(facs, st)], axis=0) for st in states], axis=-1)
     G = p.G
-    value = np.stack([np.broadcast_to(turn_reward(p, **_merge(f.flags[i] for f, i in zip(facs, st))), (G,))
-                      for st in states], axis=-1)
+    flags = [_merge(f.flags[i] for f, i in zip(facs, st)) for st in states]
+    turns = [noticed_turn(x, **fl) for fl in flags]
+    if p.judge_fn is None:
+        value = np.stack([np.broadcast_to(turn_reward(p, **fl), (G,)) for fl in flags], axis=-1)
+    elif not episode:
+        value = np.zeros((G, len(flags)))
+    else:                                                       # the user's judge, on the one-turn episode
+        value = np.stack([np.full(G, call_judge(p.judge_fn, [t], f"the one-turn episode {[t]}")) for t in turns],
+                         axis=-1)
     nxt = None
     if track_mistake:
         nxt = np.array([facs[0].next_prefix[st[0]] for st in states])
-    return Outcomes(prob=prob, value=value, next_prefix=nxt)
+    return Outcomes(prob=prob, value=value, next_prefix=nxt, turns=turns)
 
 
 def _merge(flag_dicts) -> dict[str, int]:
@@ -116,15 +128,20 @@ def two_turn(p: MFParams, x: int) -> Outcomes:
     The ranked value is the judge's episode return (:func:`seedbed.judge.episode_return`:
     SCoRe shaping and the credit rule).
     """
-    t1 = single_turn(p, x, track_mistake=True)
-    t2 = {CLEAN: single_turn(p, CLEAN), MISTAKEN: single_turn(p, MISTAKEN)}
+    t1 = single_turn(p, x, track_mistake=True, episode=False)
+    t2 = {CLEAN: single_turn(p, CLEAN, episode=False), MISTAKEN: single_turn(p, MISTAKEN, episode=False)}
     credit = SimpleNamespace(credit=p.credit, gamma=p.gamma[:, None], alpha=p.alpha[:, None])   # (G, 1) columns
     probs, values = [], []
     for a1 in range(t1.prob.shape[-1]):
         nxt = t2[int(t1.next_prefix[a1])]
         r1 = t1.value[:, a1:a1 + 1]                              # (G, 1)
         probs.append(t1.prob[:, :, a1:a1 + 1] * nxt.prob)        # (G, K, A2)
-        values.append(episode_return(credit, r1, nxt.value))     # (G, A2)
+        if p.judge_fn is None:
+            values.append(episode_return(credit, r1, nxt.value))     # (G, A2)
+        else:                                                    # the user's judge on the whole episode
+            eps = [[t1.turns[a1], t] for t in nxt.turns]
+            values.append(np.broadcast_to(np.array([call_judge(p.judge_fn, e, f"the episode {e}") for e in eps]),
+                                          (p.G, len(eps))))
     return Outcomes(prob=np.concatenate(probs, -1), value=np.concatenate(values, -1))
 
 

@@ -8,11 +8,12 @@ a whole phase diagram and one trajectory go through exactly the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..config import Scenario, ScenarioError
+from ..judge import user_judge
 
 STRATEGY_FIELDS = ("err", "err_deploy", "err_review", "fix", "false_fix", "harm", "agree", "share")
 # optional rates that default to another field (and follow it on a grid unless set)
@@ -73,6 +74,7 @@ class MFParams:
     temperature: np.ndarray
     eta: np.ndarray
     kappa: np.ndarray
+    judge_fn: Callable[..., Any] | None = None   # judge.function (a label judge) in place of the reward table
 
     @property
     def G(self) -> int:
@@ -137,7 +139,7 @@ class MFParams:
         if np.any(scal["m0"] + scal["c0"] > 1 + 1e-12):
             raise ScenarioError("grid makes prompts.m0 + prompts.c0 exceed 1 at some point")
         return cls(names=names, rule=scn.selection.rule, n=scn.selection.n, credit=scn.judge.credit,
-                   turns=scn.prompts.turns, **strat, **scal)
+                   turns=scn.prompts.turns, **strat, **scal, judge_fn=user_judge(scn.judge, reads="labels"))
 
 
 def _is_strategy_path(key: str, scn: Scenario) -> bool:

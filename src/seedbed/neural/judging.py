@@ -6,6 +6,11 @@ scored by the one reward table every backend shares (:func:`seedbed.judge.score_
 which draws what the judge notices with its detection probabilities d_*). A two-turn
 episode's score is :func:`seedbed.judge.episode_return` of its two turn rewards (SCoRe's
 shaping and the credit rule).
+
+With ``judge.function`` the user's judge scores each episode whole instead: a label judge
+gets the turns as noticed (:func:`seedbed.judge.noticed_turn`, with the same draws of what
+is noticed as the reward table), a text judge gets the transcript as chat messages
+(:func:`messages`).
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..judge import episode_return, score_labels
-from .prompts import NONE, RoundPrompts
+from ..judge import call_judge, episode_return, notice, noticed_turn, score_labels, user_judge
+from .prompts import CLEAN, MISTAKEN, NONE, RoundPrompts
 from .sampling import Episodes
 from .task import TurnLabels, parse_answer, parse_review
 
@@ -34,11 +39,50 @@ def score_turns(judge: Any, labels: list[TurnLabels], rng: np.random.Generator) 
                                    flag("false_correction"), flag("harm")), float)
 
 
+ROLES = {"S": "system", "Q": "user", "A": "assistant"}
+
+
+def messages(text: str) -> list[dict[str, str]]:
+    """A transcript ('S:…', 'Q:…', 'A:…' lines) as chat messages [{'role', 'content'}]."""
+    out = []
+    for line in text.splitlines():
+        tag, sep, content = line.partition(":")
+        if sep and tag in ROLES:
+            out.append({"role": ROLES[tag], "content": content})
+        elif out:                                            # a continuation line
+            out[-1]["content"] += "\n" + line
+    return out
+
+
+def noticed(judge: Any, labels: list[TurnLabels], prefixes: list[int], rng: np.random.Generator) -> list[dict]:
+    """Labelled turns as a label judge sees them, drawing what is noticed exactly as
+    :func:`score_turns` does (the same random numbers)."""
+    def flag(name: str) -> np.ndarray:
+        return np.array([getattr(lab, name) for lab in labels], bool)
+
+    m, ig, f, h = notice(judge, rng, flag("mistake"), flag("ignored"), flag("false_correction"), flag("harm"))
+    c = flag("corrected")
+    return [noticed_turn(int(x), det_mistake=m[r], corrected=c[r], det_ignore=ig[r], det_false=f[r], det_harm=h[r])
+            for r, x in enumerate(prefixes)]
+
+
 def judge_episodes(judge: Any, prompts: RoundPrompts, episodes: Episodes, rng: np.random.Generator) -> np.ndarray:
     """The selection score (R,) of each episode: its turn's reward, or for two turns
-    r1 + gamma·r2' (transcript credit) or r2' (last-turn credit), r2' = r2 + alpha·(r2 − r1)."""
+    r1 + gamma·r2' (transcript credit) or r2' (last-turn credit), r2' = r2 + alpha·(r2 − r1);
+    or the user's judge (``judge.function``) on the whole episode."""
     i = episodes.prompt
+    fn = user_judge(judge)
+    if fn is not None and judge.reads == "text":
+        return np.array([call_judge(fn, messages(t), f"the transcript {t!r}") for t in episodes.texts])
     first = [parse(c, prompts.prefix[p], prompts.truth[p], prompts.previous[p]) for c, p in zip(episodes.first, i)]
+    if fn is not None:
+        turns = [[t] for t in noticed(judge, first, [prompts.prefix[p] for p in i], rng)]
+        if episodes.review is not None:
+            second = [parse_review(rv, prompts.truth[p], lab.value) for rv, p, lab in zip(episodes.review, i, first)]
+            again = [MISTAKEN if lab.mistake else CLEAN for lab in first]
+            for ep, t in zip(turns, noticed(judge, second, again, rng)):
+                ep.append(t)
+        return np.array([call_judge(fn, ep, f"the episode {ep}") for ep in turns])
     r1 = score_turns(judge, first, rng)
     if episodes.review is None:
         return r1
