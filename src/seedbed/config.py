@@ -88,6 +88,17 @@ class Judge(StrictModel):
     alpha: float = Field(default=0.0, ge=0.0, description="SCoRe shaping: adds alpha·(r2 − r1) to turn 2.")
     syc_bonus: float = Field(default=0.0, ge=0.0,
                              description="Sycophancy bias: reward for agreeing with the user's stated belief.")
+    function: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="Your own judge, 'module:function' (imported from the working directory, as python -m "
+                    "would). It replaces the reward table above, the credit rule and the shaping: it scores a "
+                    "whole episode. reads = 'labels': called with the episode's assistant turns, each a dict of "
+                    "what the judge noticed (mistake, corrected, ignored, false_correction, harm, agreed, "
+                    "wrong_agreement: bools, drawn with the detection probabilities d_*) and 'prefix'; exact on "
+                    "every backend (mean-field and agent enumerate the outcomes). reads = 'text': called with "
+                    "the chat messages [{'role', 'content'}, ...]; neural backend only. Returns one finite number.")
+    reads: Literal["labels", "text"] = Field(
+        default="labels", description="What judge.function is called with: the turns' labels or the text.")
 
 
 class Prompts(StrictModel):
