@@ -25,7 +25,7 @@ ProgressFn = Callable[[str, int, "dict[str, float] | None"], None]
 def run(scenario: Any, backend: str | None = None, out: str | Path | None = None, seeds: int | None = None,
         progress: ProgressFn | None = None, report: bool = True, executor: str | None = None,
         address: str | None = None, workers: int | None = None, resume: bool = False,
-        force: bool = False) -> RunResult | KindResult:
+        force: bool = False, track: str | list[str] | None = None) -> RunResult | KindResult:
     """Run a scenario of any kind and write its run folder to ``out`` (if given).
 
     A pipeline scenario runs with its control (the same scenario with the ``[control]``
@@ -36,8 +36,11 @@ def run(scenario: Any, backend: str | None = None, out: str | Path | None = None
     population's members as Ray Tune trials, on a local Ray or the cluster at ``address``.
     Other kinds (krueger, grading) run their own experiment and take none of these options.
     ``out`` must be absent or empty unless it holds this same run and ``resume`` is set, or
-    ``force`` replaces what it holds (see :mod:`seedbed.runfolder`).
+    ``force`` replaces what it holds (see :mod:`seedbed.runfolder`). ``track``: per-round
+    experiment tracking of a pipeline run into its folder, "tensorboard" and/or "wandb"
+    (offline), each an extra (see :mod:`seedbed.tracking`).
     """
-    options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers}
+    options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers,
+               "track": track}
     return get(scenario.kind).run(scenario, out=out, progress=progress, report=report, resume=resume, force=force,
                                   **options)

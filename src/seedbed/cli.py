@@ -120,11 +120,15 @@ def run(
                                           help="CPUs for a local Ray instance (default: up to 2)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the same run in --out (finished rounds are kept)."),
     force: bool = typer.Option(False, "--force", help="Replace the run that --out holds."),
+    track: Optional[list[str]] = typer.Option(
+        None, "--track", help="Log every round's metrics into the run folder: tensorboard and/or wandb (offline); "
+                              "repeatable or comma-separated. Needs the extra of the same name."),
 ) -> None:
     """Run a scenario (with its control), print per-round tables and the verdict, write a report.
 
     Without --out the run goes to runs/<name>/<backend> (or -2, -3, ... when that is taken).
     Example: seedbed run seed --backend agent --seeds 5
+    Example: seedbed run seed --track tensorboard --out runs/seed-tb; tensorboard --logdir runs/seed-tb/tensorboard
     """
     from .api import run as api_run
     from .config import load_scenario
@@ -133,7 +137,8 @@ def run(
 
     scn = load_scenario(scenario, set_ or [])
     kind = get(scn.kind)
-    options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers}
+    options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers,
+               "track": track or None}
     if out is None:
         base = Path("runs") / scn.name / (backend or ("meanfield" if scn.kind == "pipeline" else "agent"))
         out = base if (resume or force) else default_folder(base)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pyarrow as pa
 
@@ -48,24 +48,31 @@ class RunResult:
 def run(scenario: Scenario, out: str | Path | None = None, progress: KindProgress | None = None,
         backend: str | None = None, seeds: int | None = None, report: bool = True, executor: str | None = None,
         address: str | None = None, workers: int | None = None, resume: bool = False,
-        force: bool = False) -> RunResult:
+        force: bool = False, track: str | Sequence[str] | None = None) -> RunResult:
     """Run a scenario and its control on one backend (default meanfield); write ``out`` if given.
 
     ``progress(arm, 1, snapshot)`` is called after every round of every repetition; the
     snapshot holds the round's metrics (members averaged) and its number under "round".
     ``out`` must be absent or empty, unless it holds this same run and ``resume`` is set
     (finished rounds are taken from its checkpoints), or ``force`` replaces what it holds.
+    ``track``: experiment trackers fed every round's tidy rows ("tensorboard", "wandb", or
+    both; see :mod:`seedbed.tracking`); their files go inside ``out``.
     """
+    from .tracking import check_track, parse_track
+
     plan = plan_run(scenario, backend or "meanfield", seeds, executor or "local", address, workers)
+    trackers = parse_track(track)
+    check_track(trackers, None if out is None else Path(out))
     if out is None:
         return _execute(plan, None, progress, report)
     spec = {"kind": "pipeline", "scenario": scenario_to_dict(scenario), "backend": plan.backend,
             "seeds": plan.seeds, "executor": plan.executor}
     with claim(Path(out), f"a {plan.backend} run of {scenario.name}", spec, resume, force):
-        return _execute(plan, Path(out), progress, report)
+        return _execute(plan, Path(out), progress, report, trackers)
 
 
-def _execute(plan: RunPlan, out: Path | None, progress: KindProgress | None, report: bool) -> RunResult:
+def _execute(plan: RunPlan, out: Path | None, progress: KindProgress | None, report: bool,
+             trackers: Sequence[str] = ()) -> RunResult:
     scenario = plan.scenario
     lineage = Lineage()
     if out is not None:
@@ -73,12 +80,21 @@ def _execute(plan: RunPlan, out: Path | None, progress: KindProgress | None, rep
         lineage.path.write_text("")                # a fresh log per run; appended event by event
     t0 = time.perf_counter()
     cb = (lambda arm, r, snap: progress(arm, 1, {"round": r, **snap})) if progress is not None else None
-    table = execute(plan, out, lineage, cb)
-    verdict = judge_verdict(scenario, plan.control, table, exact=not plan.stochastic)
-    result = RunResult(scenario, plan.control, plan.backend, plan.seeds, table, verdict, lineage.events, out,
-                       plan.executor, plan.rounds)
-    if out is not None:
-        write_run(result, plan, time.perf_counter() - t0, report=report)
+    sink = None
+    if trackers and out is not None:
+        from .tracking import TrackedRows, open_trackers
+        sink = open_trackers(trackers, out, scenario_to_dict(scenario), scenario.population.members)
+    try:
+        rows = None if sink is None else TrackedRows(sink=sink)
+        table = execute(plan, out, lineage, cb, rows)
+        verdict = judge_verdict(scenario, plan.control, table, exact=not plan.stochastic)
+        result = RunResult(scenario, plan.control, plan.backend, plan.seeds, table, verdict, lineage.events, out,
+                           plan.executor, plan.rounds)
+        if out is not None:
+            write_run(result, plan, time.perf_counter() - t0, report=report)
+    finally:
+        if sink is not None:
+            sink.close()
     return result
 
 

@@ -89,10 +89,11 @@ def plan_run(scenario: Scenario, backend: str = "meanfield", seeds: int | None =
 
 
 def execute(plan: RunPlan, workdir: Path | None = None, lineage: Lineage | None = None,
-            progress: RoundProgress | None = None) -> pa.Table:
-    """Run every arm × seed of ``plan``; return the tidy rows. Lineage events go to ``lineage``."""
+            progress: RoundProgress | None = None, rows: Rows | None = None) -> pa.Table:
+    """Run every arm × seed of ``plan``; return the tidy rows. Lineage events go to ``lineage``.
+    ``rows``: the collector to append to (e.g. one that also feeds experiment trackers)."""
     backend = get_backend(plan.backend)
-    rows = Rows()
+    rows = rows if rows is not None else Rows()
     lineage = lineage if lineage is not None else Lineage()
     for arm, scn in plan.arms:
         for seed in plan.seeds:
