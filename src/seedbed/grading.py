@@ -136,18 +136,18 @@ def report_grading(out: Path) -> dict:
 
     plt = plots._plt(out)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for credit in ("schedule", "step"):
+    for credit, color in (("schedule", "C0"), ("step", "C1")):
         steps = sorted(set(st for c, st in zip(cur["credit"], cur["step"]) if c == credit))
         vals = {st: [] for st in steps}
         for c, st, v in zip(cur["credit"], cur["step"], cur["planted"]):
             if c == credit:
                 vals[st].append(v)
         ci = np.array([mean_ci(np.array(vals[st]), bounds=span) for st in steps])
-        ax.plot(steps, ci[:, 0], label=f"{credit} credit")
-        ax.fill_between(steps, ci[:, 1], ci[:, 2], alpha=0.2)
+        ax.plot(steps, ci[:, 0], color=color, label=f"{credit} credit")
+        ax.fill_between(steps, ci[:, 1], ci[:, 2], color=color, alpha=0.2)
     ax.set(xlabel="REINFORCE step", ylabel="expected planted errors", ylim=(-0.1, g.max_errors + 0.1),
            title="Planted errors: whole-schedule vs per-step grading")
-    ax.legend()
+    plots.legend_outside(ax, title=f"mean; band: 95% t-interval\nover {g.learners} learners", title_fontsize=8)
     plots._save(fig, out / "plots" / "grading.png")
     plt.close(fig)
 

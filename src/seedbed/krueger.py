@@ -265,13 +265,14 @@ def report_krueger(out: Path) -> list[dict]:
             sel = [r for r in rows if r["swap"] == swap and r["population"] == pop]
             sel.sort(key=lambda r: k.interval.index(r["interval"]))
             m = np.array([r["mean"] for r in sel])
-            err = np.array([[r["mean"] - r["lo"] for r in sel], [r["hi"] - r["mean"] for r in sel]])
+            err = np.array([[r["mean"] - max(0.0, r["lo"]) for r in sel],      # intervals within [0, 1]
+                            [min(1.0, r["hi"]) - r["mean"] for r in sel]])
             ax.errorbar(range(len(sel)), m, yerr=err, marker="o", capsize=3, label=f"population {pop}")
         ax.set_xticks(range(len(labels)), labels)
         ax.set(xlabel="PBT interval (steps)", ylim=(-0.02, 1.02),
                title=f"context swapping {'on' if swap else 'off'}")
     axes[0][0].set_ylabel(f"P(cooperate), last {k.last} steps")
-    axes[0][0].legend(fontsize=8)
+    plots.legend_outside(axes[0][-1], title=f"bars: 95% t-interval\nover {k.trials} trials", title_fontsize=8)
     plots._save(fig, out / "plots" / "krueger.png")
     plt.close(fig)
 

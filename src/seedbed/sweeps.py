@@ -25,6 +25,7 @@ from .backends import get_backend, is_stochastic
 from .config import Scenario, ScenarioError, parse_value, scenario_to_dict
 from .meanfield.params import STATIC_FIELDS
 from .runner import DEFAULT_SEEDS, final_grid, resolve_rounds, run_repetition
+from .metrics import BOUNDED
 from .seeds import repetition_seeds
 
 
@@ -399,17 +400,22 @@ def report_sweep(out: Path) -> Path:
         a1 = axes[1]
         z2 = z.reshape(len(a0.values), len(a1.values), -1)[..., 0]
         plots.plot_heatmap(np.asarray(a0.values, float), np.asarray(a1.values, float), z2, plots.label(a0.key),
-                           plots.label(a1.key), f"final {plots.label(metric)}", out / f"heatmap_{slug}.png",
-                           f"{name}: final {plots.label(metric)} after {rounds} rounds ({what})")
+                           plots.label(a1.key), plots.final_label(metric), out / f"heatmap_{slug}.png",
+                           f"{name}: {plots.final_label(metric)} after {rounds} rounds ({what})")
     else:
         # one line per combination of the other axes, coloured along the second axis (a
-        # colour bar when it is numeric, a legend outside the axes otherwise)
+        # colour bar when it is numeric, a legend outside the axes otherwise); a categorical
+        # first axis against one numeric axis is drawn the other way round (x: the numeric
+        # axis, a line per category), so no line joins unordered categories
         plt = plots._plt(out)
         fig, ax = plt.subplots(figsize=(7, 3.8))
         zz = z.reshape(len(a0.values), -1)
-        xs = list(range(len(a0.values))) if not a0.numeric else a0.values
         lo, hi = (a.reshape(len(a0.values), -1) for a in result.interval(metric))
         rest = axes[1:]
+        if not a0.numeric and len(rest) == 1 and rest[0].numeric:
+            a0, rest = rest[0], [a0]
+            zz, lo, hi = zz.T, lo.T, hi.T
+        xs = list(range(len(a0.values))) if not a0.numeric else a0.values
         combos = list(itertools.product(*[a.values for a in rest])) or [()]
         numeric_rest = len(rest) == 1 and rest[0].numeric and len(combos) > 6
         cmap = plt.get_cmap("viridis")
@@ -418,20 +424,22 @@ def report_sweep(out: Path) -> Path:
         for j, combo in enumerate(combos):
             color = cmap(norm(vals[j])) if numeric_rest else None
             legend = ", ".join(f"{plots.label(a.key)} = {v}" for a, v in zip(rest, combo)) or None
-            ax.plot(xs, zz[:, j], marker="o", color=color, label=None if numeric_rest else legend)
+            marker = "o" if numeric_rest else plots.MARKERS[j % len(plots.MARKERS)]
+            line, = ax.plot(xs, zz[:, j], marker=marker, ms=4, color=color, label=None if numeric_rest else legend)
             if result.seeds is not None and np.all(np.isfinite(lo[:, j])):
-                ax.fill_between(xs, lo[:, j], hi[:, j], alpha=0.2, color=color)
+                band = (np.clip(lo[:, j], 0, 1), np.clip(hi[:, j], 0, 1)) if metric.startswith(BOUNDED) \
+                    else (lo[:, j], hi[:, j])               # a share's band stays within [0, 1]
+                ax.fill_between(xs, *band, alpha=0.2, color=line.get_color())
         if numeric_rest:
             fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=plots.label(rest[0].key))
         elif rest:
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+            plots.legend_outside(ax, fontsize=7)
         if not a0.numeric:
             ax.set_xticks(xs, [str(v) for v in a0.values])
-        bounded = metric.startswith(("share/", "prompt/", "kept/", "behaviour/", "probe/"))
-        if bounded:
+        if metric.startswith(BOUNDED):
             ax.set_ylim(-0.02, 1.02)
-        ax.set(xlabel=plots.label(a0.key), ylabel=f"final {plots.label(metric)}",
-               title=f"{name}: final {plots.label(metric)} ({what})")
+        ax.set(xlabel=plots.label(a0.key), ylabel=plots.final_label(metric),
+               title=f"{name}: {plots.final_label(metric)} after {rounds} rounds ({what})")
         plots._save(fig, out / f"line_{slug}.png")
         plt.close(fig)
     how = "exact (mean-field)" if result.seeds is None else f"{backend}, {len(result.seeds)} seeds per point"

@@ -20,6 +20,12 @@ def _plt(where):
     return plt_in(where)
 
 
+def label(key: str) -> str:
+    """A readable label for a config key (the package's one map, :func:`seedbed.plots.label`)."""
+    from ..plots import label as readable
+    return readable(key)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -106,15 +112,15 @@ def plot_bifurcation(a, path: Path) -> Path:
     ax.plot([], [], "-", color="tab:blue", lw=2, label="stable fixed point")
     ax.plot([], [], "--", color="tab:red", lw=1.4, label="unstable fixed point")
     ax.set(ylabel=f"share of {fname} at the fixed point", ylim=(-0.04, 1.04),
-           title=f"{a.scenario}: fixed points along {b.key}")
+           title=f"{a.scenario}: fixed points along {label(b.key)}")
     ax2.plot(x, b.focus_invasion, "-", color="tab:purple", lw=2,
              label=f"{fname}'s invasion factor into\nthe others' resident state")
     ax2.axhline(1.0, color="0.4", lw=1, ls=":", label="1: invasion threshold")
-    ax2.set(xlabel=b.key, ylabel=f"growth factor of rare {fname}\n(per round)")
+    ax2.set(xlabel=label(b.key), ylabel=f"growth factor of rare {fname}\n(per round)")
     if b.current is not None and x.min() <= b.current <= x.max():
         for axis in (ax, ax2):
             axis.axvline(b.current, color="k", lw=0.8, ls="-.")
-        ax.plot([], [], "-.", color="k", lw=0.8, label=f"scenario ({b.key} = {b.current:g})")
+        ax.plot([], [], "-.", color="k", lw=0.8, label=f"scenario ({label(b.key)} = {b.current:g})")
     for axis in (ax, ax2):
         axis.grid(alpha=0.3)
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
