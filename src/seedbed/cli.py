@@ -357,7 +357,7 @@ def contamination(
         raise ScenarioError("contamination needs --eval and --train (string checks), or --model (twin test)")
     if model is not None:                      # leaks no string match can see (seedbed.leaks)
         from .leaks.command import model_check
-        res = model_check(model, eval_ if train is None else None, twins, n_twins, twin_report, log=console.print)
+        res = model_check(model, eval_ if (train is None or twins) else None, twins, n_twins, twin_report)
         if train is None:
             raise typer.Exit(1 if res.detected and fail_on_leak else 0)
     for flag, path in (("--out", out), ("--leaks", leaks)):
