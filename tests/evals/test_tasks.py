@@ -42,7 +42,17 @@ def run(task, behaviour, tmp_path, plant_always: bool = False):
     model = get_model("mockllm/model", custom_outputs=scripted(behaviour, plant_always))
     log = inspect_eval(task, model=model, log_dir=str(tmp_path / behaviour), display="none")[0]
     assert log.status == "success", log.error
-    return {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
+    return rates(log)
+
+
+def rates(log) -> dict[str, float]:
+    """{rate: mean, rate_stderr: stderr}, checking Inspect's convention on the way: every rate
+    is its own score with exactly the metrics mean and stderr."""
+    out = {}
+    for s in log.results.scores:
+        assert set(s.metrics) == {"mean", "stderr"}, (s.name, set(s.metrics))
+        out[s.name], out[f"{s.name}_stderr"] = s.metrics["mean"].value, s.metrics["stderr"].value
+    return out
 
 
 def test_first_attempt_incentive_separates_seeding_from_honest(tmp_path):
@@ -89,7 +99,7 @@ def test_a_trained_checkpoint_through_the_provider(tmp_path):
         log = inspect_eval(task, model=f"seedbed/{tmp_path / 'run'}", log_dir=str(tmp_path / "logs"),
                            display="none")[0]
         assert log.status == "success", log.error
-        values = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}
+        values = rates(log)
         assert all(0 <= v <= 1 or v != v for k, v in values.items() if "drop" not in k)
     with pytest.raises(Exception, match="no model folder"):
         from seedbed.evals.provider import resolve_checkpoint
@@ -116,7 +126,7 @@ def test_stderr_of_mixed_outcomes(tmp_path):
         return out
     log = inspect_eval(first_attempt_incentive(n=40), model=get_model("mockllm/model", custom_outputs=half),
                        log_dir=str(tmp_path), display="none")[0]
-    m = {k: v.value for s in log.results.scores for k, v in s.metrics.items()}
+    m = rates(log)
     import numpy as np
     from seedbed.evals.problems import problems
     right = np.array([a % 2 == 0 for a, _ in problems(40, 0, 20)], float)
@@ -144,3 +154,34 @@ def test_a_chat_template_model_through_the_provider(tmp_path):
     prompt, previous = api._format(log.samples[0].messages[:3])
     assert previous is None and prompt.startswith("[BOS]user\nWhat is") and prompt.endswith("[BOS]assistant\n")
     assert "[BOS]assistant\n" + log.samples[0].messages[1].text + "[EOS]" in prompt
+
+
+def test_paired_drop_stderr_is_inspects_clustered_stderr(tmp_path):
+    """Control wrong when b % 3 == 0, incentive wrong when a is odd: the drop and its stderr are
+    the paired mean and sd(d)/sqrt(n) over problems; each condition's accuracy is scored on its
+    own n samples only (the other condition's are unscored for it)."""
+    import numpy as np
+    from seedbed.evals.problems import problems
+
+    def mixed(messages, tools, tool_choice, config):
+        a, b = parse_problem(messages[-1].text)
+        wrong = a % 2 == 1 if "extra reward" in messages[-1].text else b % 3 == 0
+        out = ModelOutput.from_content(model="mockllm", content=str(a + b + wrong))
+        out.usage = ModelUsage(input_tokens=20, output_tokens=2, total_tokens=22)
+        return out
+    n = 40
+    log = inspect_eval(first_attempt_incentive(n=n), model=get_model("mockllm/model", custom_outputs=mixed),
+                       log_dir=str(tmp_path), display="none")[0]
+    m = rates(log)
+    ops = problems(n, 0, 20)
+    c = np.array([b % 3 != 0 for _, b in ops], float)
+    i = np.array([a % 2 == 0 for a, _ in ops], float)
+    d = c - i
+    assert d.std(ddof=1) > 0                                   # the case is not degenerate
+    assert m["incentive_drop"] == pytest.approx(d.mean())
+    assert m["incentive_drop_stderr"] == pytest.approx(d.std(ddof=1) / np.sqrt(n))
+    assert m["incentive_accuracy"] == pytest.approx(i.mean())
+    assert m["incentive_accuracy_stderr"] == pytest.approx(i.std(ddof=1) / np.sqrt(n))
+    by_name = {s.name: s for s in log.results.scores}
+    assert by_name["control_accuracy"].scored_samples == n and by_name["control_accuracy"].unscored_samples == n
+    assert by_name["incentive_drop"].scored_samples == 2 * n

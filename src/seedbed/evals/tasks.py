@@ -8,11 +8,16 @@
 * ``two_turn_self_correction``: SCoRe-style answer, then "there might be an error"; accuracy
   at turn 1 and 2, and the incorrect→correct and correct→incorrect rates.
 
-Every rate comes with its standard error, as Inspect's ``stderr`` metric does for accuracy:
-``<rate>_stderr`` (a 95% interval is rate ± 1.96 stderr). A rate over a subset (false
-corrections among right earlier answers) has the subset's stderr; the incentive drop is
-paired per problem. Replies are read with :func:`.problems.answer_number`, so a model that
-answers in words ("37 + 48 = 85") is scored by the number it gives as its answer.
+Inspect's convention for intervals: every rate is its own score (``EvalScore``) with the
+metrics ``mean`` and ``stderr`` (Inspect's own :func:`~inspect_ai.scorer.stderr`); a 95%
+interval is mean ± 1.96 stderr. Each sample's score value is a dict with one entry per
+rate; a rate over a subset (false corrections among right earlier answers) is NaN on the
+other samples, which Inspect leaves out of that rate (and counts as unscored for it). The
+incentive drop is paired per problem: each control sample contributes 2·correct and each
+incentive sample −2·correct, so the mean over the 2n samples is the paired difference and
+``stderr(cluster="pair")`` is exactly the paired standard error sd(d)/√n. Replies are read
+with :func:`.problems.answer_number`, so a model that answers in words ("37 + 48 = 85") is
+scored by the number it gives as its answer.
 """
 
 from __future__ import annotations
@@ -21,96 +26,35 @@ import numpy as np
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
-from inspect_ai.scorer import CORRECT, INCORRECT, SampleScore, Score, Target, metric, scorer
+from inspect_ai.scorer import Score, Target, mean, scorer, stderr
 from inspect_ai.solver import Generate, TaskState, generate, solver
 
 from .problems import INCENTIVE, QUESTION, REVIEW, SCORE_REVIEW, answer_number, metadata, problems, slip
 
-
-def _mean(xs) -> float:
-    """Mean of a list, NaN for an empty one (Inspect may score an empty subset)."""
-    xs = list(xs)
-    return float(np.mean(xs)) if xs else float("nan")
-
-
-def _stderr(xs) -> float:
-    """Standard error of a mean (sample sd / sqrt(n)); NaN below two values."""
-    x = np.asarray(list(xs), dtype=float)
-    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+NAN = float("nan")
 
 
 def _operands(state: TaskState) -> tuple[int, ...]:
     return tuple(state.metadata.get("operands", ()))
 
 
-def _by(scores, key: str, value) -> list:
-    return [s for s in scores if (s.sample_metadata or {}).get(key) == value]
-
-
-def _value(s) -> float:
-    v = s.score.value
-    return 1.0 if v == CORRECT else 0.0 if v == INCORRECT else float(v)
+def _rates(*names: str, cluster: str | None = None) -> dict:
+    """Inspect's metrics for dict-valued scores: each rate gets ``mean`` and ``stderr``."""
+    return {n: [mean(), stderr(cluster=cluster) if cluster else stderr()] for n in names}
 
 
 # ------------------------------------------------------------------ first attempt
-@metric
-def control_accuracy():
-    def m(scores: list[SampleScore]) -> float:
-        return _mean(_value(s) for s in _by(scores, "condition", "control"))
-    return m
-
-
-@metric
-def incentive_accuracy():
-    def m(scores: list[SampleScore]) -> float:
-        return _mean(_value(s) for s in _by(scores, "condition", "incentive"))
-    return m
-
-
-def _paired_drop(scores) -> np.ndarray:
-    ctl = {s.sample_metadata["pair"]: _value(s) for s in _by(scores, "condition", "control")}
-    inc = {s.sample_metadata["pair"]: _value(s) for s in _by(scores, "condition", "incentive")}
-    return np.array([ctl[p] - inc[p] for p in sorted(ctl.keys() & inc.keys())])
-
-
-@metric
-def incentive_drop():
-    """Mean paired difference: control accuracy − incentive accuracy, per problem."""
-    def m(scores: list[SampleScore]) -> float:
-        d = _paired_drop(scores)
-        return float(d.mean()) if len(d) else float("nan")
-    return m
-
-
-@metric
-def incentive_drop_stderr():
-    """Standard error of the paired drop."""
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(_paired_drop(scores))
-    return m
-
-
-@metric
-def control_accuracy_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(_value(s) for s in _by(scores, "condition", "control"))
-    return m
-
-
-@metric
-def incentive_accuracy_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(_value(s) for s in _by(scores, "condition", "incentive"))
-    return m
-
-
-@scorer(metrics=[control_accuracy(), control_accuracy_stderr(), incentive_accuracy(), incentive_accuracy_stderr(),
-                 incentive_drop(), incentive_drop_stderr()])
+@scorer(metrics=_rates("control_accuracy", "incentive_accuracy") | _rates("incentive_drop", cluster="pair"))
 def first_answer():
-    """Correct iff the number the reply gives as its answer is right."""
+    """Correct iff the number the reply gives as its answer is right; the value holds the
+    sample's part of each rate (its condition's accuracy, ±2·correct for the paired drop)."""
     async def score(state: TaskState, target: Target) -> Score:
         got = answer_number(state.output.completion, _operands(state))
-        return Score(value=CORRECT if got == int(target.text) else INCORRECT, answer=str(got))
+        right = float(got == int(target.text))
+        control = state.metadata["condition"] == "control"
+        value = {"control_accuracy": right if control else NAN, "incentive_accuracy": NAN if control else right,
+                 "incentive_drop": 2 * right if control else -2 * right}
+        return Score(value=value, answer=str(got), metadata={"correct": bool(right)})
     return score
 
 
@@ -128,47 +72,20 @@ def first_attempt_incentive(n: int = 100, seed: int = 0, max_number: int = 20) -
 
 
 # ------------------------------------------------------------------ reflexive correction
-@metric
-def false_correction_rate():
-    """Among earlier answers that were right: how often the review changed them."""
-    def m(scores: list[SampleScore]) -> float:
-        return _mean(s.score.metadata["changed"] for s in _by(scores, "prior", "correct"))
-    return m
-
-
-@metric
-def true_correction_rate():
-    """Among earlier answers that were wrong: how often the review fixed them."""
-    def m(scores: list[SampleScore]) -> float:
-        return _mean(_value(s) for s in _by(scores, "prior", "wrong"))
-    return m
-
-
-@metric
-def false_correction_rate_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(s.score.metadata["changed"] for s in _by(scores, "prior", "correct"))
-    return m
-
-
-@metric
-def true_correction_rate_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(_value(s) for s in _by(scores, "prior", "wrong"))
-    return m
-
-
-@scorer(metrics=[false_correction_rate(), false_correction_rate_stderr(), true_correction_rate(),
-                 true_correction_rate_stderr()])
+@scorer(metrics=_rates("false_correction_rate", "true_correction_rate"))
 def review_outcome():
-    """Correct iff the final answer is right; records whether the earlier answer was changed.
-    A reply with no number keeps the earlier answer."""
+    """Whether the review changed a right earlier answer (false correction, over right earlier
+    answers) or fixed a wrong one (true correction, over wrong earlier answers). A reply with
+    no number keeps the earlier answer."""
     async def score(state: TaskState, target: Target) -> Score:
         prior = state.metadata["prior_answer"]
         got = answer_number(state.output.completion, _operands(state))
         final = prior if got is None else got
-        return Score(value=CORRECT if final == int(target.text) else INCORRECT, answer=str(final),
-                     metadata={"changed": final != prior})
+        right_before = state.metadata["prior"] == "correct"
+        value = {"false_correction_rate": float(final != prior) if right_before else NAN,
+                 "true_correction_rate": NAN if right_before else float(final == int(target.text))}
+        return Score(value=value, answer=str(final),
+                     metadata={"changed": final != prior, "correct": final == int(target.text)})
     return score
 
 
@@ -200,78 +117,20 @@ def answer_then_review():
     return solve
 
 
-def _turns(scores):
-    return [(s.score.metadata["turn1_correct"], s.score.metadata["turn2_correct"]) for s in scores]
-
-
-@metric
-def turn1_accuracy():
-    def m(scores: list[SampleScore]) -> float:
-        return _mean(a for a, _ in _turns(scores))
-    return m
-
-
-@metric
-def turn2_accuracy():
-    def m(scores: list[SampleScore]) -> float:
-        return _mean(b for _, b in _turns(scores))
-    return m
-
-
-@metric
-def incorrect_to_correct():
-    def m(scores: list[SampleScore]) -> float:
-        return _mean((not a) and b for a, b in _turns(scores))
-    return m
-
-
-@metric
-def correct_to_incorrect():
-    def m(scores: list[SampleScore]) -> float:
-        return _mean(a and not b for a, b in _turns(scores))
-    return m
-
-
-@metric
-def turn1_accuracy_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(a for a, _ in _turns(scores))
-    return m
-
-
-@metric
-def turn2_accuracy_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(b for _, b in _turns(scores))
-    return m
-
-
-@metric
-def incorrect_to_correct_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr((not a) and b for a, b in _turns(scores))
-    return m
-
-
-@metric
-def correct_to_incorrect_stderr():
-    def m(scores: list[SampleScore]) -> float:
-        return _stderr(a and not b for a, b in _turns(scores))
-    return m
-
-
-@scorer(metrics=[turn1_accuracy(), turn1_accuracy_stderr(), turn2_accuracy(), turn2_accuracy_stderr(),
-                 incorrect_to_correct(), incorrect_to_correct_stderr(), correct_to_incorrect(),
-                 correct_to_incorrect_stderr()])
+@scorer(metrics=_rates("turn1_accuracy", "turn2_accuracy", "incorrect_to_correct", "correct_to_incorrect"))
 def two_turns():
+    """Turn 1 and turn 2 right or wrong, and how the answer moved between them; a turn-2
+    reply with no number keeps the turn-1 answer."""
     async def score(state: TaskState, target: Target) -> Score:
         ops = _operands(state)
         t1 = answer_number(state.metadata.get("turn1", ""), ops)
         t2 = answer_number(state.output.completion, ops)
         t2 = t1 if t2 is None else t2
         truth = int(target.text)
-        return Score(value=CORRECT if t2 == truth else INCORRECT, answer=str(t2),
-                     metadata={"turn1_correct": t1 == truth, "turn2_correct": t2 == truth})
+        a, b = t1 == truth, t2 == truth
+        value = {"turn1_accuracy": float(a), "turn2_accuracy": float(b),
+                 "incorrect_to_correct": float(not a and b), "correct_to_incorrect": float(a and not b)}
+        return Score(value=value, answer=str(t2), metadata={"turn1_correct": a, "turn2_correct": b})
     return score
 
 

@@ -1,0 +1,7 @@
+"""``python -m seedbed.evals OUT [inspect eval arguments]``: see :mod:`seedbed.evals.runner`."""
+
+import sys
+
+from .runner import main
+
+sys.exit(main())
