@@ -151,7 +151,7 @@ def report_grading(out: Path) -> dict:
     plots._save(fig, out / "plots" / "grading.png")
     plt.close(fig)
 
-    L = rundir.report_header(scn)
+    L = rundir.report_header(scn) + [rundir.origin_line(man.get("source"), man.get("overrides")), ""]
     verb = "selects for seeding" if selects else "does not select for seeding"
     L += ["## Verdict", "",
           f"**Grading the whole schedule {verb}: learners end planting {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] errors "

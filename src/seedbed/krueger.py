@@ -278,7 +278,7 @@ def report_krueger(out: Path) -> list[dict]:
 
     c = k.choices
     n_par = ("int" if c["parents"] == "floor" else "max(1, round") + f"({k.fraction}·N)" + ("" if c["parents"] == "floor" else ")")
-    L = rundir.report_header(scn)
+    L = rundir.report_header(scn) + [rundir.origin_line(man.get("source"), man.get("overrides")), ""]
     L += [f"Protocol: **{k.protocol_label()}** — "
           + ("Krueger et al.'s published unit_test_meta_learning.py" if k.protocol == "authors"
              else "seedbed's earlier variant (not the authors' protocol)")

@@ -116,8 +116,20 @@ def write_kind_manifest(out: Path, scn: Any) -> Path:
     out = Path(out)
     return write_json(out / "manifest.json", {
         "seedbed_run": 1, "kind": scn.kind, "scenario": scn.model_dump(mode="json"), "root_seed": scn.seed,
+        "source": scn.origin.source, "overrides": scn.origin.overrides,
         "versions": package_versions(), "code_revision": code_revision(),
         "files": file_hashes(out, sorted(p.name for p in out.glob("*.parquet")))})
+
+
+def origin_line(source: str | None, overrides: dict[str, Any] | None) -> str:
+    """The sentence every report carries on where its scenario came from and the overrides
+    (``--set``) it was given; ``overrides`` None: a folder written before they were recorded."""
+    where = f"Scenario: `{source or 'unknown'}`"
+    if overrides is None:
+        return where + "; its overrides were not recorded (a folder from an older seedbed)."
+    if not overrides:
+        return where + ", as shipped (no overrides)."
+    return where + "; overrides: " + ", ".join(f"`{k}={json.dumps(v, default=str)}`" for k, v in overrides.items()) + "."
 
 
 def report_header(scn: Any) -> list[str]:

@@ -368,7 +368,8 @@ def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = 
         raise ScenarioError(f"--metric {metric!r} is not a sweep metric; choose from {', '.join(metrics)}")
     rundir.write_table(out / "sweep.parquet", result.table)
     rundir.write_json(out / "sweep.json", {
-        "scenario": scenario_to_dict(scn), "axes": [{"key": a.key, "values": a.values} for a in result.axes],
+        "scenario": scenario_to_dict(scn), "source": scn.origin.source, "overrides": scn.origin.overrides,
+        "axes": [{"key": a.key, "values": a.values} for a in result.axes],
         "metric": metric, "rounds": resolve_rounds(scn, backend), "backend": backend, "exact": result.seeds is None,
         "seeds": result.seeds, "executor": executor,
         "versions": rundir.package_versions(), "code_revision": rundir.code_revision()})
@@ -445,6 +446,7 @@ def report_sweep(out: Path) -> Path:
     how = "exact (mean-field)" if result.seeds is None else f"{backend}, {len(result.seeds)} seeds per point"
     L = [f"# seedbed sweep: {name}", "", f"Final `{metric}` after {rounds} rounds over "
          + " × ".join(f"`{a.key}` ({len(a.values)} values)" for a in axes) + f"; {how}.", "",
+         rundir.origin_line(spec.get("source"), spec.get("overrides")) + " The axes above are set at each point.", "",
          f"Range: {np.nanmin(z):.3f} to {np.nanmax(z):.3f}."]
     if result.seeds is not None and len(result.seeds) > 1:
         lo, hi = result.interval(metric)

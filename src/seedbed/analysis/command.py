@@ -21,7 +21,8 @@ def parse_param(spec: str) -> tuple[str, np.ndarray]:
     numpy.linspace) or ``key=v1,v2,...`` → (key, values)."""
     from ..sweeps import linspace_as_colons
 
-    bad = f"--param {spec!r}: expected key=start:stop:num (e.g. prompts.phi=0:1:101) or key=v1,v2,... with numbers"
+    bad = (f"--param {spec!r}: expected key=linspace(start,stop,num) (e.g. prompts.phi=linspace(0,1,101)) or "
+           "key=v1,v2,... with numbers")
     if "=" not in spec:
         raise ScenarioError(bad)
     key, text = (x.strip() for x in spec.split("=", 1))
@@ -143,7 +144,8 @@ def print_analysis(a, console) -> None:
 def analyze_command(
     scenario: str = typer.Argument(..., help="Preset name (see `seedbed list`) or path to a TOML file."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
-    param: Optional[str] = typer.Option(None, "--param", help="Bifurcation axis: key=start:stop:num or key=v1,v2,..."),
+    param: Optional[str] = typer.Option(None, "--param", help="Bifurcation axis: key=linspace(start,stop,num) or key=v1,v2,... "
+                                                        "(the older key=start:stop:num means the same as linspace)."),
     json_out: bool = typer.Option(False, "--json", help="Print the analysis as JSON only."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the figures and analysis.json."),
     samples: int = typer.Option(1024, "--samples", min=1, help="Starting points sampled for the basins."),
