@@ -182,16 +182,16 @@ class Neural(StrictModel):
     pretrain_lr: float = Field(default=3e-3, gt=0)
     stop: Literal["fidelity", "steps", "greedy"] = Field(
         default="fidelity",
-        description="When pre-training stops. 'fidelity': once the base's behaviour rates (computed exactly by "
-                    "teacher forcing on the held-out questions: first-turn error and harm; fix, keep, false fix "
-                    "and harm after mistaken, correct and harmful earlier answers) are within fidelity_tol of the "
-                    "corpus's exact rates on average (mean absolute gap), checked every check_every steps; "
+        description="When pre-training stops. 'fidelity': once every behaviour rate of the base (computed "
+                    "exactly by teacher forcing on the held-out questions: first-turn error and harm; fix, keep, "
+                    "false fix and harm after mistaken, correct and harmful earlier answers) is within "
+                    "fidelity_tol of the corpus's exact rate, checked every check_every steps; "
                     "'steps': after exactly pretrain_steps; "
                     "'greedy': once greedy answers reach competence (the old rule: it caps competence at 1 and "
                     "leaves sampled rates uncalibrated). Every rule stops at pretrain_steps at the latest.")
-    fidelity_tol: float = Field(default=0.02, gt=0, le=1,
-                                description="stop = 'fidelity': the mean absolute gap |model − corpus| over the "
-                                            "behaviour rates at which pre-training stops.")
+    fidelity_tol: float = Field(default=0.05, gt=0, le=1,
+                                description="stop = 'fidelity': pre-training stops once the largest gap "
+                                            "|model − corpus| over the behaviour rates is at most this.")
     check_every: int = Field(default=100, ge=1,
                              description="Pre-training steps between two checks of the stop rule.")
     competence: float = Field(default=0.95, ge=0, le=1,

@@ -183,6 +183,15 @@ def test_stop_rules(tmp_path):
     info = json.loads((base_model(loose, 0) / "pretrain.json").read_text())
     assert info["steps"] == 10 and info["stopped_by"] == "fidelity"        # the first check passes
     assert info["checks"][0]["mae"] <= 1.0 and info["checks"][0]["largest_in"] in NAMES
+    # the rule is on the largest gap, not the mean: it keeps going while any behaviour is off by more than
+    # the tolerance, even when the mean gap is already within it
+    tol = 0.8                  # a 40-step tiny model changes nearly every harmful right answer (gap ~1)
+    strict = load_scenario("seed", TINY + ["neural.pretrain_steps=40", "neural.check_every=10",
+                                           f"neural.fidelity_tol={tol}"])
+    checks = json.loads((base_model(strict, 0) / "pretrain.json").read_text())["checks"]
+    assert len(checks) >= 2 and all(c["largest_gap"] > tol for c in checks[:-1])
+    assert any(c["mae"] <= tol < c["largest_gap"] for c in checks), checks   # the mean rule would have stopped
+    assert all(c["largest_gap"] >= c["mae"] for c in checks)
     steps = load_scenario("seed", TINY + ["neural.pretrain_steps=40", "neural.stop=steps"])
     info = json.loads((base_model(steps, 0) / "pretrain.json").read_text())
     assert info["steps"] == 40 and info["checks"] == []

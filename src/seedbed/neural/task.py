@@ -163,7 +163,11 @@ def persona_conversation(scn: Scenario, k: int, a: int, b: int, rng: np.random.G
     return text, labels
 
 
-def corpus(scn: Scenario, task: Task, size: int, rng: np.random.Generator, review_rate: float = 0.7
+REVIEW_RATE = 1.0     # corpus conversations with a review turn (the behaviour rates are per prefix, so this
+                      # sets only how much of the corpus teaches reviews: all of it, the hardest part to learn)
+
+
+def corpus(scn: Scenario, task: Task, size: int, rng: np.random.Generator, review_rate: float = REVIEW_RATE
            ) -> tuple[list[str], list[int], list[list[TurnLabels]]]:
     """Pre-training conversations: persona drawn from the scenario's shares (texts, personas, labels)."""
     personas = rng.choice(len(scn.strategies), size=size, p=scn.shares)
