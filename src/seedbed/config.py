@@ -217,6 +217,20 @@ class Neural(StrictModel):
     replay: float = Field(default=0.5, ge=0.0, le=10.0,
                           description="Anchor: pre-training conversations mixed into each fine-tuning set, per kept "
                                       "sample (keeps task knowledge while the pipeline shapes behaviour).")
+    lora_r: int = Field(default=8, ge=0, le=1024,
+                        description="LoRA rank for a pretrained chat model (neural.model a folder whose tokenizer has a "
+                                    "chat template, e.g. SmolLM2 from `seedbed prepare smollm2`): only the adapters "
+                                    "train and checkpoints keep only them; 0 fine-tunes every weight. The tiny model "
+                                    "is always fine-tuned whole (a value other than 8 is refused for it).")
+    lora_alpha: float = Field(default=16.0, gt=0, le=4096,
+                              description="LoRA scaling alpha (the adapters' update is scaled by alpha / lora_r); "
+                                          "pretrained chat models only.")
+    sample_batch: int = Field(default=512, ge=1, le=65536,
+                              description="Rows per batch of the KV-cached sampler (lower it to save memory for a "
+                                          "large model).")
+    max_new: int | None = Field(default=None, ge=1, le=4096,
+                                description="Tokens per sampled turn; None: 12 for the tiny model's one-line turns, "
+                                            "32 for a chat model's replies (a reply cut short is judged as it stands).")
 
     @model_validator(mode="after")
     def _heads(self) -> "Neural":

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -250,3 +252,117 @@ def _eval_and_step(folder, tmp_path):
     opt.step()
     assert torch.isfinite(loss)
     assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if n in before)
+
+
+# ------------------------------------------------------------------ chat mode through the pipeline
+# the prepared SmolLM2 folder lives in the user's cache (read at import: the tests' own fixture
+# points SEEDBED_CACHE at a temporary folder)
+USER_CACHE = Path(os.environ.get("SEEDBED_CACHE", "runs/.cache")).resolve()
+CHAT_TINY = ["neural.device=cpu", "neural.rounds=1", "neural.prompts_per_round=8", "neural.probe_size=8",
+             "neural.max_number=6", "neural.batch_size=8", "neural.max_new=12", "neural.lora_r=4",
+             "neural.lora_alpha=8"]
+
+
+def _one_round(folder, tmp_path, extra=()):
+    """One repetition (scenario arm, one round) of the seed preset on ``folder`` in chat mode."""
+    from seedbed.backends import Repetition, get_backend
+    from seedbed.config import load_scenario
+
+    scn = load_scenario("seed", CHAT_TINY + [f'neural.model="{folder}"', *extra])
+    rep = Repetition(scn.model_copy(update={"seed": 0, "rounds": 1}), "scenario", 0, workdir=tmp_path / "run")
+    get_backend("neural").run(rep)
+    return scn, rep
+
+
+def _check_round_and_reload(scn, rep, folder, base_bytes: int, max_ck_bytes: int, reprobe: bool = True):
+    """Rows of rounds 0 and 1; an adapter-only checkpoint that reloads to the same weights
+    (and, with ``reprobe``, to the round's own probe rates)."""
+    import json
+
+    from seedbed.neural.fidelity import NAMES, model_rates
+    from seedbed.neural.pretrain import TASK_SEED
+    from seedbed.neural.run import Setup, member_run
+    from seedbed.neural.task import Task
+
+    table = rep.rows.table()
+    got = set(zip(table["round"].to_pylist(), table["metric"].to_pylist()))
+    for metric in ("share/B", "probe/fix_rate", "probe/false_fix_rate", "behaviour/err_deploy"):
+        assert (0, metric) in got and (1, metric) in got
+    assert (1, "reward/mean") in got and (rep.workdir / "fidelity.json").exists()
+    ck = rep.workdir / "checkpoints" / "scenario-0" / "round-0001"
+    files = {f.name: f.stat().st_size for f in ck.iterdir()}
+    assert {"model.safetensors", "lora.json", "optimizer.pt", "outputs.json"} <= set(files)
+    assert "tokenizer.json" not in files                      # the base's tokenizer is not copied
+    assert sum(files.values()) < max_ck_bytes and files["model.safetensors"] < 0.2 * base_bytes
+    saved = json.loads((ck / "outputs.json").read_text())["rates"]
+
+    back, tok = load_folder(ck)                               # base + adapters, as the eval provider loads it
+    assert is_lora(back)
+    if reprobe:
+        task = Task(scn.neural.max_number, scn.neural.probe_size, seed=TASK_SEED)
+        again = model_rates(back, tok, task).mean             # the round's own probe, recomputed
+        assert np.allclose(again, [saved[k] for k in NAMES], atol=1e-9)
+
+    setup = Setup.build(scn.model_copy(update={"seed": 0}), folder, 0)     # a resumed member loads the same
+    run = member_run(setup, rep.streams, None, "scenario", 0, 0)
+    run.pending = ck
+    run.load_pending()
+    x = torch.tensor([engine.encode(tok, [chat_format(tok, [("user", "What is 2 + 3?")])])[0]])
+    base, _ = load(folder)
+    with torch.no_grad():
+        assert torch.equal(run.model(x).logits, back(x).logits)
+        assert not torch.equal(base(x).logits, back(x).logits)                # the round trained the adapters
+    return table
+
+
+def test_a_chat_model_runs_the_pipeline_with_lora_and_adapter_checkpoints(tmp_path):
+    """A tiny Llama with a chat template through one pipeline round: chat prompts, LoRA, an
+    adapter-only checkpoint that reloads to the same probe rates."""
+    pytest.importorskip("peft")
+    tok = chat_tokenizer()
+    folder = save(tiny_llama(tok, 4), tok, tmp_path / "base")
+    scn, rep = _one_round(folder, tmp_path)
+    _check_round_and_reload(scn, rep, folder, (folder / "model.safetensors").stat().st_size, 10 ** 6)
+
+
+def test_chat_replies_are_read_as_the_judge_reads_them():
+    from seedbed.neural.chat import assistant_spans, from_task, parse_conversation, render, reply_answer
+
+    assert reply_answer("3 + 5 = 8", 3, 5) == "8" and reply_answer("The answer is 8.", 3, 5) == "8"
+    assert reply_answer("ugh, it is 9", 3, 5) == "ugh 9" and reply_answer("I cannot say.", 3, 5) == "I cannot say."
+    assert reply_answer("5", 3, 5) == "5"                                   # an operand alone is still an answer
+    tok = chat_tokenizer()
+    turns = from_task("Q:3+5\nA:9\nQ:sure?\nA:")
+    assert [r for r, _ in turns] == ["user", "assistant", "user"] and turns[1][1] == "9"
+    text = render(tok, turns + [("assistant", "I apologize: 3 + 5 = 8")])
+    truth, labels, starts = parse_conversation(tok, text)
+    assert truth == 8 and labels[0].mistake and labels[1].corrected and len(starts) == 2
+    spans = assistant_spans(tok, text, last_only=True)
+    assert [text[a:b] for a, b in spans] == ["I apologize: 3 + 5 = 8[EOS]"]
+
+
+def test_lora_settings_are_refused_for_the_tiny_model():
+    from seedbed.config import load_scenario
+    from seedbed.neural.support import unsupported
+
+    assert any("neural.lora_r = 4" in p for p in unsupported(load_scenario("seed", ["neural.lora_r=4"])))
+    assert not any("lora" in p for p in unsupported(load_scenario("seed")))
+
+
+@pytest.mark.slow
+def test_smollm2_one_pipeline_round_on_cpu(tmp_path):
+    """SmolLM2-135M-Instruct (prepared by `seedbed prepare smollm2`) through one pipeline round
+    at tiny settings on CPU: rows, an adapter-only checkpoint of a few MB that reloads to the
+    same weights (the re-probe is left to the tiny chat model's test above). About 6 minutes on
+    one core shared with other jobs."""
+    from seedbed.neural.pretrained import NAME, is_prepared
+
+    folder = USER_CACHE / NAME
+    if not is_prepared(folder):
+        pytest.skip(f"{folder} is not prepared: run `seedbed prepare smollm2` first (or set SEEDBED_CACHE)")
+    if importlib.util.find_spec("peft") is None:
+        pytest.skip("peft is not installed (pip install -c constraints.txt 'seedbed[smollm2]')")
+    torch.set_num_threads(1)
+    scn, rep = _one_round(folder.resolve(), tmp_path, ["neural.lora_r=8", "neural.lora_alpha=16"])
+    _check_round_and_reload(scn, rep, folder.resolve(), (folder / "model.safetensors").stat().st_size, 20 * 2 ** 20,
+                            reprobe=False)

@@ -6,7 +6,11 @@ Round checkpoints live in the run folder, one folder per finished round::
     checkpoints/<arm>-<seed>/member-MMM/round-RRRR/    a population member
 
 each with the weights (safetensors), the tokenizer, the optimizer state (optimizer.pt)
-and the round's outputs (outputs.json: measured shares and stats). A run started again
+and the round's outputs (outputs.json: measured shares and stats). For a LoRA model the
+weights are the adapters only (a few MB; ``lora.json`` names the base folder and the
+settings, :func:`seedbed.neural.model.write_lora`) and the tokenizer is the base's, not
+copied; :func:`seedbed.neural.model.load_folder` and the Inspect provider read such a
+folder as the base with these adapters. A run started again
 with the same folder *restores* finished rounds from their outputs, loads the last one's
 weights and computes only what is missing (resume). Older rounds are pruned to their
 outputs (see :meth:`RoundCheckpoints.prune`).
@@ -37,9 +41,15 @@ def write_weights(path: Path, model: Any, opt: Any = None, tok: Any = None,
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    if tok is not None:
-        tok.save_pretrained(tmp)
+    from .model import is_lora, lora_of, write_lora
+
+    if is_lora(model):                                   # the adapters only; the base stays where it is
+        base, lora = lora_of(model)
+        write_lora(model, tmp, base, lora)
+    else:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tok is not None:
+            tok.save_pretrained(tmp)
     if opt is not None:
         torch.save(opt.state_dict(), tmp / "optimizer.pt")
     if outputs is not None:
@@ -53,10 +63,19 @@ def read_weights(path: Path, model: Any, opt: Any = None) -> None:
     import torch
     from safetensors.torch import load_file
 
+    from .model import LORA_FILE, is_lora, load_trainable_state
+
     device = next(model.parameters()).device
-    model.load_state_dict(load_file(Path(path) / "model.safetensors", device=str(device)), strict=False)
-    if model.config.tie_word_embeddings:                 # safetensors stores tied weights once
-        model.tie_weights()
+    state = load_file(Path(path) / "model.safetensors", device=str(device))
+    if is_lora(model) != (Path(path) / LORA_FILE).exists():
+        raise ValueError(f"{path}: a {'LoRA' if is_lora(model) else 'whole-model'} run cannot load these weights "
+                         f"({'adapters' if not is_lora(model) else 'a whole model'})")
+    if is_lora(model):
+        load_trainable_state(model, state)
+    else:
+        model.load_state_dict(state, strict=False)
+        if model.config.tie_word_embeddings:             # safetensors stores tied weights once
+            model.tie_weights()
     if opt is not None:
         opt.load_state_dict(torch.load(Path(path) / "optimizer.pt", map_location=device, weights_only=True))
 

@@ -136,16 +136,22 @@ def decode_loop(model, x, mask, gen, max_new: int, temperature: float, stop_ids,
 
 
 def _batches(tok, texts: list[str], spans: list[list[tuple[int, int]]] | None):
-    """Token ids, and a loss mask over target tokens inside the character spans."""
+    """Token ids (after one begin token, as :func:`encode`), and a loss mask over the target
+    tokens (all but the first id) inside the character spans."""
     enc = tok(texts, add_special_tokens=False, return_offsets_mapping=True)
-    bos = tok.bos_token_id
+    bos, bos_text = tok.bos_token_id, tok.bos_token
     ids, masks = [], []
     for k, (x, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
-        ids.append([bos] + x)
         if spans is None:
-            masks.append([1] * len(x))
+            mk = [1] * len(x)
         else:
-            masks.append([int(any(a <= o0 < b for a, b in spans[k])) for o0, _ in offs])
+            mk = [int(any(a <= o0 < b for a, b in spans[k])) for o0, _ in offs]
+        if bos_text and texts[k].startswith(bos_text):     # a chat text opens with the begin token itself
+            ids.append(list(x))
+            masks.append(mk[1:])
+        else:
+            ids.append([bos] + x)
+            masks.append(mk)
     return ids, masks
 
 

@@ -181,10 +181,22 @@ def probe_prompts(task: Task, inoculation: bool = False) -> tuple[list[str], lis
 
 
 def model_rates(model: Any, tok: Any, task: Task, inoculation: bool = False, batch_size: int = 64) -> ModelRates:
-    """A model's exact behaviour rates on every probe question (one teacher-forced pass)."""
+    """A model's exact behaviour rates on every probe question (one teacher-forced pass).
+
+    A chat model (:mod:`.chat`) answers in free text, which no list of answer strings covers
+    (SmolLM2-135M-Instruct puts about 5% of its probability on a bare number or "a + b = N"
+    ended by its end-of-turn token): its rates are *sampled* instead, on the same prompts in
+    its chat template, :data:`~seedbed.neural.chat.PROBE_SAMPLES` replies each at temperature
+    1 from a fixed seed, read as the judge reads them
+    (:func:`~seedbed.neural.chat.sampled_answer_probs`); they carry sampling noise."""
+    from .chat import is_chat, sampled_answer_probs
+
     prompts, meta = probe_prompts(task, inoculation)
     values = list(range(task.max_value + 1))
-    P = answer_probs(model, tok, prompts, values, batch_size, trie=_trie(tok, task.max_value))   # (N, V, 2)
+    if is_chat(tok):
+        P = sampled_answer_probs(model, tok, prompts, [task.probe_pairs[i] for i, *_ in meta], values)
+    else:
+        P = answer_probs(model, tok, prompts, values, batch_size, trie=_trie(tok, task.max_value))   # (N, V, 2)
     n = len(task.probe_pairs)
     acc = {x: np.zeros((n, 5)) for x in PREFIXES}       # per item: [right, earlier, harm, valid, count]
     err_rev = np.zeros((n, 2))

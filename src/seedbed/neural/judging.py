@@ -5,7 +5,8 @@ mistake, corrected, ignored, false_correction, harm) against the known answer, t
 scored by the one reward table every backend shares (:func:`seedbed.judge.score_labels`,
 which draws what the judge notices with its detection probabilities d_*). A two-turn
 episode's score is :func:`seedbed.judge.episode_return` of its two turn rewards (SCoRe's
-shaping and the credit rule).
+shaping and the credit rule). A chat model's free-text reply is first reduced to the
+number it gives (``RoundPrompts.answer``, :mod:`.chat`).
 
 With ``judge.function`` the user's judge scores each episode whole instead: a label judge
 gets the turns as noticed (:func:`seedbed.judge.noticed_turn`, with the same draws of what
@@ -73,12 +74,16 @@ def judge_episodes(judge: Any, prompts: RoundPrompts, episodes: Episodes, rng: n
     i = episodes.prompt
     fn = user_judge(judge)
     if fn is not None and judge.reads == "text":
-        return np.array([call_judge(fn, messages(t), f"the transcript {t!r}") for t in episodes.texts])
-    first = [parse(c, prompts.prefix[p], prompts.truth[p], prompts.previous[p]) for c, p in zip(episodes.first, i)]
+        convs = [messages(t) for t in episodes.texts] if episodes.turns is None else \
+            [[{"role": r, "content": c} for r, c in t] for t in episodes.turns]      # chat: the turns as sampled
+        return np.array([call_judge(fn, m, f"the transcript {t!r}") for m, t in zip(convs, episodes.texts)])
+    first = [parse(prompts.answer(p, c), prompts.prefix[p], prompts.truth[p], prompts.previous[p])
+             for c, p in zip(episodes.first, i)]
     if fn is not None:
         turns = [[t] for t in noticed(judge, first, [prompts.prefix[p] for p in i], rng)]
         if episodes.review is not None:
-            second = [parse_review(rv, prompts.truth[p], lab.value) for rv, p, lab in zip(episodes.review, i, first)]
+            second = [parse_review(prompts.answer(p, rv), prompts.truth[p], lab.value)
+                      for rv, p, lab in zip(episodes.review, i, first)]
             again = [MISTAKEN if lab.mistake else CLEAN for lab in first]
             for ep, t in zip(turns, noticed(judge, second, again, rng)):
                 ep.append(t)
@@ -86,6 +91,7 @@ def judge_episodes(judge: Any, prompts: RoundPrompts, episodes: Episodes, rng: n
     r1 = score_turns(judge, first, rng)
     if episodes.review is None:
         return r1
-    second = [parse_review(rv, prompts.truth[p], lab.value) for rv, p, lab in zip(episodes.review, i, first)]
+    second = [parse_review(prompts.answer(p, rv), prompts.truth[p], lab.value)
+              for rv, p, lab in zip(episodes.review, i, first)]
     r2 = score_turns(judge, second, rng)
     return np.asarray(episode_return(judge, r1, r2), float)

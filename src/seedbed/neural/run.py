@@ -20,6 +20,11 @@ for numpy and a torch generator seeded with ``.int_seed(stage)``. A round's resu
 depends only on the weights it starts from and these streams, so a round recomputed
 after a crash, or by a Ray Tune trial, gives the same result.
 
+A pretrained chat model (``neural.model`` a folder whose tokenizer has a chat template,
+e.g. SmolLM2-135M-Instruct) goes through the same stages in its chat template
+(:mod:`.chat`), fine-tuned with LoRA adapters (``neural.lora_r``, ``neural.lora_alpha``):
+the optimizer holds the adapters only, and checkpoints keep only them.
+
 Every round is checkpointed (:mod:`.checkpoints`); a rerun restores finished rounds and
 computes the rest. :class:`NeuralPopulation` steps M members together for the shared
 population loop (:func:`seedbed.population.run_members`).
@@ -39,9 +44,10 @@ from ..config import Scenario
 from ..contamination import Guard, with_canary
 from ..seeds import Streams
 from ..selection import get_rule
+from .chat import reply_settings
 from .checkpoints import RoundCheckpoints, read_weights, write_weights
 from .judging import judge_episodes
-from .model import device_of
+from .model import chat_folder, device_of, trainable_parameters
 from .pretrain import TASK_SEED, rehearsal_texts
 from .fidelity import NAMES
 from .probes import probe, rates_dict
@@ -56,7 +62,8 @@ from .update import fine_tune, set_learning_rate, step_size
 class Setup:
     """What every member of one repetition shares, built once: the base model's folder, the
     device, the task (its probe split is fixed), the contamination guard over the probe
-    questions and the rehearsal conversations."""
+    questions and the rehearsal conversations (rendered in the chat template for a chat
+    model: ``chat``)."""
 
     scn: Scenario
     base: Path
@@ -64,6 +71,7 @@ class Setup:
     task: Task
     guard: Guard
     rehearsal: list[str]
+    chat: bool = False
 
     @classmethod
     def build(cls, scn: Scenario, base: Path, root_seed: int) -> "Setup":
@@ -75,7 +83,27 @@ class Setup:
         texts = rehearsal_texts(scn, task, root_seed)
         keep, _ = guard.filter([t.split("\n")[0] for t in texts])          # rehearsal must not leak either
         guard.dropped.clear()
-        return cls(scn, Path(base), device_of(scn), task, guard, [texts[i] for i in keep])
+        texts = [texts[i] for i in keep]
+        chat = chat_folder(base)
+        if chat:
+            from transformers import AutoTokenizer
+
+            from .chat import render_task
+            from .model import quiet
+
+            quiet()
+            tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
+            texts = [render_task(tok, t) for t in texts]
+        return cls(scn, Path(base), device_of(scn), task, guard, texts, chat)
+
+    def lora(self, seed: int) -> Any:
+        """The LoRA settings a member's model is wrapped in (None: fine-tune every weight):
+        a chat model with ``neural.lora_r`` > 0; ``seed`` initialises the adapters."""
+        n = self.scn.neural
+        if not self.chat or n.lora_r == 0:
+            return None
+        from .model import LoraSettings
+        return LoraSettings(r=n.lora_r, alpha=n.lora_alpha, seed=seed)
 
 
 def write_probe_file(workdir: Path, scn: Scenario) -> None:
@@ -127,8 +155,8 @@ class NeuralRun:
 
         scn = setup.scn
         self.setup, self.scn, self.streams, self.checkpoints, self.member = setup, scn, streams, checkpoints, member
-        self.model, self.tok = load(setup.base, setup.device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=scn.neural.lr, weight_decay=0.0)
+        self.model, self.tok = load(setup.base, setup.device, lora=setup.lora(streams.int_seed("lora")))
+        self.opt = torch.optim.AdamW(trainable_parameters(self.model), lr=scn.neural.lr, weight_decay=0.0)
         self.rule = get_rule(scn.selection.rule)
         self.config = {"update.eta": scn.update.eta, "update.kappa": scn.update.kappa}
         self.writer: Any = None
@@ -146,7 +174,8 @@ class NeuralRun:
         prompts = build_prompts(scn, self.setup.task, self.setup.guard, writer, self.tok, s.rng("prompts"),
                                 self.generator(s, "prompts"))
         episodes = sample_episodes(self.model, self.tok, prompts, self.rule.responses_per_prompt(scn.selection),
-                                   scn.prompts.turns, self.generator(s, "samples"), n.temperature)
+                                   scn.prompts.turns, self.generator(s, "samples"), n.temperature,
+                                   **reply_settings(scn, self.tok))
         score = judge_episodes(scn.judge, prompts, episodes, s.rng("judge"))
         weights, texts = select_episodes(self.rule, scn.selection, prompts, episodes, score, s.rng("selection"),
                                          self.redraw(prompts, s), scn.agent.revision_tries)
@@ -188,7 +217,7 @@ class NeuralRun:
         def draw(idx: np.ndarray, tries: int) -> tuple[Episodes, np.ndarray]:
             some = prompts.take(idx)
             eps = sample_episodes(self.model, self.tok, some, tries, self.scn.prompts.turns, gen,
-                                  self.scn.neural.temperature)
+                                  self.scn.neural.temperature, **reply_settings(self.scn, self.tok))
             return eps, judge_episodes(self.scn.judge, some, eps, rng)
 
         return draw
@@ -263,11 +292,12 @@ class NeuralRun:
 
 
 def fingerprint(model: Any) -> tuple[float, ...]:
-    """A cheap fingerprint of a model's weights (which weights a set of measured rates belongs to)."""
+    """A cheap fingerprint of a model's trainable weights (which weights a set of measured
+    rates belongs to; a LoRA model's frozen base never changes)."""
     import torch
 
     with torch.no_grad():
-        return tuple(float(p.double().sum()) for p in model.parameters())
+        return tuple(float(p.double().sum()) for p in trainable_parameters(model))
 
 
 def member_run(setup: Setup, streams: Streams, workdir: Path | None, arm: str, seed: int, member: int) -> NeuralRun:

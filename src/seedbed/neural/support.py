@@ -21,9 +21,11 @@ import math
 from ..config import Scenario
 from ..schema import ScenarioError
 from ..selection import Rule, get_rule
+from .model import chat_folder
 
 # update.eta's default: the neural step size is neural.lr at this value of update.eta
 ETA_DEFAULT = 0.5
+LORA_R, LORA_ALPHA = 8, 16.0        # neural.lora_r / lora_alpha defaults (a tiny model refuses other values)
 
 HONOURED = "honoured"
 REFUSED = "refused when set"
@@ -111,6 +113,13 @@ def unsupported(scn: Scenario, executor: str = "local") -> list[str]:
         out.append(f"update.eta = {up.eta:g}: the neural step size is neural.lr (update.eta only scales it, relative "
                    f"to {ETA_DEFAULT:g}, when population-based training explores it); leave update.eta at "
                    f"{ETA_DEFAULT:g} and set neural.lr")
+    n = scn.neural
+    chat = bool(n.model) and chat_folder(n.model)
+    if not chat and (n.lora_r != LORA_R or n.lora_alpha != LORA_ALPHA):
+        name, v = ("lora_r", n.lora_r) if n.lora_r != LORA_R else ("lora_alpha", n.lora_alpha)
+        out.append(f"neural.{name} = {v:g}: LoRA applies to a pretrained chat model (neural.model a folder whose "
+                   "tokenizer has a chat template, e.g. from `seedbed prepare smollm2`); the tiny model is "
+                   "fine-tuned whole")
     if pop.members > 1 and pop.init_spread:
         out.append(f"population.init_spread = {pop.init_spread:g}: every member starts from the same pre-trained "
                    "model (their starting shares are measured by the probes); leave it at 0")

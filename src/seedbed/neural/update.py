@@ -7,6 +7,9 @@ weighted by the selection weight:
 * ``judge.credit = "transcript"``: every assistant turn after the instruction (the earlier
   answer of a review prompt too, and both turns of a two-turn episode).
 
+A chat model's transcripts are rendered in its chat template; the trained spans are its
+assistant turns' contents with their end-of-turn token (:func:`seedbed.neural.chat.assistant_spans`).
+
 Rehearsal (the anchor): ``(neural.replay + update.kappa) × kept`` pre-training
 conversations are mixed in, every assistant turn trained on, each with the mean weight of
 the kept episodes. It keeps the task knowledge while the pipeline shapes behaviour, and is
@@ -94,16 +97,22 @@ def _turn_behaviour(prefix: str, lab: Any, previous: int | None, truth: int) -> 
 def training_mix(tok: Any, texts: list[str], spans: list[list[tuple[int, int]]], weights: np.ndarray,
                  source: np.ndarray) -> TrainingMix:
     """What a fine-tuning set trains (see :class:`TrainingMix`); ``source``: 0 kept, 1 rehearsal."""
+    from .chat import is_chat, parse_conversation as parse_chat
+
+    chat = is_chat(tok)
     mass = np.zeros((2, len(PREFIXES)))
     acc = np.zeros((2, len(BEHAVIOURS)))
     for text, sp, w, src in zip(texts, spans, weights, source):
         if w <= 0 or not sp:
             continue
         try:
-            truth, labels = parse_conversation(text)
+            if chat:
+                truth, labels, starts = parse_chat(tok, text)
+            else:
+                truth, labels = parse_conversation(text)
+                starts = [m.start(1) for m in engine.ASSISTANT.finditer(text)]
         except (ValueError, IndexError):
             continue
-        starts = [m.start(1) for m in engine.ASSISTANT.finditer(text)]
         for a, _ in sp:
             if a not in starts or starts.index(a) >= len(labels):
                 continue
@@ -136,11 +145,14 @@ def fine_tune(model: Any, opt: Any, tok: Any, texts: list[str], weights: np.ndar
     """One round's update: weighted fine-tuning on ``texts`` (assistant turns from character
     ``start``, i.e. after the instruction; see the module docstring for ``credit``) plus
     rehearsal. Returns the loss per step and what was trained (:class:`TrainingMix`)."""
-    spans = [engine.assistant_spans(t, last_only=credit == "last_turn", start=start) for t in texts]
+    from .chat import assistant_spans as chat_spans, is_chat
+
+    find = (lambda t, last, at=0: chat_spans(tok, t, last, at)) if is_chat(tok) else engine.assistant_spans
+    spans = [find(t, credit == "last_turn", start) for t in texts]
     extra, extra_w = rehearsal_batch(rehearsal, amount, weights, rng)
     source = np.r_[np.zeros(len(texts), int), np.ones(len(extra), int)]
     texts = texts + extra
-    spans = spans + [engine.assistant_spans(t, last_only=False) for t in extra]
+    spans = spans + [find(t, False) for t in extra]
     weights = np.concatenate([weights, extra_w])
     mix = training_mix(tok, texts, spans, weights, source)
     return engine.finetune(model, opt, tok, texts, spans, weights, epochs, batch, rng, warmup=warmup), mix
