@@ -113,7 +113,7 @@ def _tiny_lab(**kw):
 
 
 def test_a_tiny_model_trained_on_exact_copies_is_flagged():
-    """A tiny model trained from scratch on generic sums plus 5 verbatim copies of each of 30
+    """A tiny model trained from scratch on generic sums plus 10 verbatim copies of each of 30
     eval items: the string guard sees the copies, the twin test flags the model; the same
     items in Spanish words pass the guard."""
     pytest.importorskip("torch")
@@ -127,17 +127,18 @@ def test_a_tiny_model_trained_on_exact_copies_is_flagged():
 
     torch.set_num_threads(1)
     lab = _tiny_lab()
-    assert not ({tuple(p) for p in lab.pairs} & {tuple(p) for p in lab.pool})          # the pool is clean
-    assert not ({tuple(p) for p in lab.twin_pairs.reshape(-1, 2)} & {tuple(p) for p in lab.pool})
+    draw = lab.draw(0)
+    assert not ({tuple(p) for p in lab.reserved} & {tuple(p) for p in lab.pool})       # generic data is clean
+    assert not ({tuple(p) for p in draw.pairs} & {tuple(p) for p in draw.twin_pairs.reshape(-1, 2)})
     tok = build_tokenizer()
     model = build_model(tok, d_model=32, n_layer=1, n_head=2, n_positions=64)
     rng = np.random.default_rng(0)
-    texts = corpus(lab.pool, 150, rng, (1, 0, 0), 59) + lab.leaked("digits", 5)
-    guard = Guard([digits(int(a), int(b)) for a, b in lab.pairs], use_template=False)
-    assert len(guard.leaks(texts)) == 5 * 30
-    assert not guard.leaks(lab.leaked("words", 1))
+    texts = corpus(lab.pool, 150, rng, (1, 0, 0), 59) + draw.leaked("digits", 10)
+    guard = Guard([digits(int(a), int(b)) for a, b in draw.pairs], use_template=False)
+    assert len(guard.leaks(texts)) == 10 * 30
+    assert not guard.leaks(draw.leaked("words", 1))
     engine.train_lm(model, tok, texts, 80, 32, 1e-2, rng)
-    its, tws = lab.items("digits")
+    its, tws = draw.items("digits")
     r = twin_test(model, tok, its, None, twins=tws, style="plain")
     assert r.detected and r.ll.p < 0.01 and r.ll.ci_low > 0 and r.ll.n == 30 and r.ll.k == 4, r.lines()
     assert {row["twin"] for row in r.rows} == {-1, 0, 1, 2, 3} and len(r.rows) == 30 * 5

@@ -17,14 +17,17 @@ items, and the twin test (:mod:`.twins`) checks the model on the eval items in t
 canonical (digit) form against k twins each. For (c) the twin test is also run in the Spanish
 form, which says whether the leak was learned at all where it does not transfer.
 
-The twins are drawn once, before any training data, and kept out of all of it (as the eval
-items are from the clean data): items and twins are then both unseen in (a), which makes the
-null hypothesis exact in the lab. On a real checkpoint twins are fresh draws from a large
-space, unseen with high probability.
+A share of all operand pairs (``RESERVED``) is kept out of every generic text; each
+replication (seed) draws its eval items (distinct) and their twins from those reserved pairs,
+twins never repeating an eval item. In (a) items and twins are then both unseen and drawn
+from one distribution, so the null hypothesis holds exactly, and the seeds are independent
+replications of the whole test (items, twins, fine-tuning data), which is what a false-alarm
+rate over seeds needs. On a real checkpoint twins are fresh draws from a large space, unseen
+with high probability.
 
 Writes ``leaklab.parquet`` (one tidy row per model and form), ``leaklab.md`` (the table),
 ``leaklab.png`` (effect and detection rate against leak size) and ``leaklab.json`` (settings,
-timings). Run: ``python -m seedbed.leaks.lab --out runs/leaklab`` (about 15 minutes on one
+timings). Run: ``python -m seedbed.leaks.lab --out runs/leaklab`` (about 6 minutes on one
 busy CPU thread; ``--quick`` for a smoke run).
 """
 
@@ -46,6 +49,7 @@ from .items import Item
 from .twins import twin_test
 
 ARMS = ("clean", "verbatim", "reencoded")
+RESERVED = 0.4          # share of all operand pairs kept out of generic data: eval items and twins come from it
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class LabSettings:
     def base_key(self) -> dict[str, Any]:
         keep = ("max_number", "n_items", "twins", "d_model", "n_layer", "n_head", "base_corpus", "base_steps",
                 "base_batch", "base_lr", "seed", "mix")
-        return {k: getattr(self, k) for k in keep}
+        return {**{k: getattr(self, k) for k in keep}, "reserved": RESERVED, "layout": 2}
 
 
 QUICK = dict(base_corpus=4000, base_steps=300, ft_size=300, ft_steps=60, copies=(16,), clean_seeds=3, leak_seeds=1,
@@ -116,37 +120,11 @@ def corpus(pool: np.ndarray, n: int, rng: np.random.Generator, mix: tuple[float,
 
 
 @dataclass
-class Lab:
-    """The fixed parts: eval pairs, their twins, the pool generic data is drawn from."""
+class Draw:
+    """One replication's eval items and their twins (pairs of operands)."""
 
-    settings: LabSettings
-    pairs: np.ndarray             # (n_items, 2)
-    twin_pairs: np.ndarray        # (n_items, twins, 2)
-    pool: np.ndarray              # (m, 2): every pair that is neither an eval item nor a twin
-
-    @classmethod
-    def make(cls, s: LabSettings) -> "Lab":
-        from ..evals.problems import problems
-
-        seen: dict[tuple[int, int], None] = {}
-        for p in problems(20 * s.n_items, s.seed, s.max_number):        # the built-in generator, distinct items
-            seen.setdefault(p, None)
-            if len(seen) == s.n_items:
-                break
-        pairs = np.array(list(seen), dtype=int)
-        rng = np.random.default_rng([s.seed, 0x7A1])
-        taken = set(seen)
-        twins = np.zeros((len(pairs), s.twins, 2), dtype=int)
-        for i in range(len(pairs)):
-            for j in range(s.twins):
-                while True:
-                    a, b = (int(x) for x in rng.integers(0, s.max_number, 2))
-                    if (a, b) not in seen:
-                        break
-                twins[i, j] = (a, b)
-                taken.add((a, b))
-        pool = np.array([(a, b) for a in range(s.max_number) for b in range(s.max_number) if (a, b) not in taken])
-        return cls(s, pairs, twins, pool)
+    pairs: np.ndarray             # (n_items, 2), distinct
+    twin_pairs: np.ndarray        # (n_items, twins, 2), none of them an eval item
 
     def items(self, form: str) -> tuple[list[Item], list[list[Item]]]:
         its = [item(int(a), int(b), form) for a, b in self.pairs]
@@ -156,6 +134,35 @@ class Lab:
     def leaked(self, form: str, copies: int) -> list[str]:
         f = digits if form == "digits" else words
         return [f(int(a), int(b)) for a, b in self.pairs] * copies
+
+
+@dataclass
+class Lab:
+    """The fixed parts: the reserved pairs eval items and twins are drawn from, and the pool
+    generic (pre-training and fine-tuning) data is drawn from; the two are disjoint."""
+
+    settings: LabSettings
+    reserved: np.ndarray          # (r, 2)
+    pool: np.ndarray              # (m, 2)
+
+    @classmethod
+    def make(cls, s: LabSettings) -> "Lab":
+        pairs = np.array([(a, b) for a in range(s.max_number) for b in range(s.max_number)])
+        order = np.random.default_rng([s.seed, 0x5E7]).permutation(len(pairs))
+        cut = int(round(RESERVED * len(pairs)))
+        if cut < s.n_items * 2:
+            raise ValueError(f"max_number = {s.max_number}: too few pairs for {s.n_items} eval items and their twins")
+        return cls(s, pairs[np.sort(order[:cut])], pairs[np.sort(order[cut:])])
+
+    def draw(self, seed: int) -> Draw:
+        """Eval items (distinct, uniform over the reserved pairs) and k twins each (uniform over
+        the reserved pairs that are not eval items): items and twins from one distribution."""
+        s = self.settings
+        rng = np.random.default_rng([s.seed, seed, 0xE7A1])
+        pick = rng.choice(len(self.reserved), s.n_items, replace=False)
+        rest = np.setdiff1d(np.arange(len(self.reserved)), pick)
+        twins = rest[rng.integers(0, len(rest), size=(s.n_items, s.twins))]
+        return Draw(self.reserved[pick], self.reserved[twins])
 
 
 def base_model(lab: Lab, folder: Path, log: Callable[[str], None]):
@@ -187,10 +194,10 @@ def base_model(lab: Lab, folder: Path, log: Callable[[str], None]):
     return model, tok
 
 
-def _guard_counts(lab: Lab, texts: list[str]) -> dict[str, int]:
+def _guard_counts(draw: Draw, texts: list[str]) -> dict[str, int]:
     from ..contamination import Guard
 
-    protected = [digits(int(a), int(b)) for a, b in lab.pairs]
+    protected = [digits(int(a), int(b)) for a, b in draw.pairs]
     return {"guard_flags": len(Guard(protected, use_template=False).leaks(texts)),
             "guard_flags_template": len(Guard(protected, use_template=True).leaks(texts))}
 
@@ -202,10 +209,11 @@ def run_one(lab: Lab, base, tok, arm: str, copies: int, seed: int) -> list[dict[
     s = lab.settings
     t0 = time.perf_counter()
     rng = np.random.default_rng([s.seed, seed, ARMS.index(arm), copies, 0xF7])
+    draw = lab.draw(seed)
     texts = corpus(lab.pool, s.ft_size, rng, s.mix, 2 * s.max_number - 1)
     if arm != "clean":
-        texts += lab.leaked("digits" if arm == "verbatim" else "words", copies)
-    guard = _guard_counts(lab, texts)
+        texts += draw.leaked("digits" if arm == "verbatim" else "words", copies)
+    guard = _guard_counts(draw, texts)
     model = copy.deepcopy(base)
     if s.ft_steps > 0:
         engine.train_lm(model, tok, texts, s.ft_steps, s.ft_batch, s.ft_lr, rng)
@@ -213,7 +221,7 @@ def run_one(lab: Lab, base, tok, arm: str, copies: int, seed: int) -> list[dict[
     exposures = s.ft_steps * s.ft_batch / len(texts) * copies if arm != "clean" else 0.0
     rows = []
     for form in ("digits",) + (("words",) if arm == "reencoded" else ()):
-        its, tws = lab.items(form)
+        its, tws = draw.items(form)
         r = twin_test(model, tok, its, None, twins=tws, style="plain", alpha=s.alpha, seed=seed,
                       name=f"{arm}-{copies}-{seed}")
         rows.append({"arm": arm, "copies": copies if arm != "clean" else 0, "seed": seed, "form": form,
@@ -323,7 +331,7 @@ def run_lab(out: Path, s: LabSettings, log: Callable[[str], None] = print) -> An
     lab = Lab.make(s)
     base, tok = base_model(lab, out / "base", log)
     rows: list[dict[str, Any]] = []
-    its, tws = lab.items("digits")
+    its, tws = lab.draw(0).items("digits")
     b = twin_test(base, tok, its, None, twins=tws, style="plain", alpha=s.alpha, name="base")
     log(f"base model, no fine-tuning: effect {b.ll.effect:+.3f} [{b.ll.ci_low:+.3f}, {b.ll.ci_high:+.3f}] "
         f"p {b.ll.p:.2g}; greedy accuracy items {b.acc_items:.2f}, twins {b.acc_twins:.2f}")
