@@ -12,7 +12,8 @@ seedbed builds it: pretrain.fast_activation), both loops on identical model copi
   each as a fraction of this machine's measured fp32 matmul peak (torch.matmul, 1024²),
   counting 6·N FLOPs per trained token and 2·N per forward token (N = parameters).
 With --runs, then the wall time of the demo's neural run (the seed scenario and its control,
-3 seeds, 6 rounds, 192 prompts per round), pre-training included unless --cached.
+3 seeds, the default 8 rounds of 384 prompts, as `make demo` runs it), pre-training included
+unless --cached.
 
     python benchmarks/neural_throughput.py [--repeats 3] [--runs] [--cached]
 Writes benchmarks/results/neural_throughput.json. The load average is recorded: on a shared
@@ -39,7 +40,7 @@ from seedbed.neural.model import build_model, build_tokenizer, n_params, quiet
 from seedbed.neural.pretrain import fast_activation
 from seedbed.neural.task import Task, corpus, question
 
-DEMO = ["neural.rounds=6", "neural.prompts_per_round=192"]       # the demo's neural run (3 seeds)
+DEMO: list[str] = []      # the demo's neural run (Makefile: seedbed run seed --backend neural --seeds 3)
 
 
 def matmul_peak(size: int = 1024, reps: int = 20) -> float:
