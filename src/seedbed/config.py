@@ -231,6 +231,16 @@ class Neural(StrictModel):
     max_new: int | None = Field(default=None, ge=1, le=4096,
                                 description="Tokens per sampled turn; None: 12 for the tiny model's one-line turns, "
                                             "32 for a chat model's replies (a reply cut short is judged as it stands).")
+    twin_test_every: int = Field(default=0, ge=0, le=100_000,
+                                 description="The twin test (seedbed.leaks) on the member's model: 0 = off; k = on "
+                                             "the base (round 0) and after every k-th round. Items: every held-out "
+                                             "probe question in the model's own format; 5 twins each from the same "
+                                             "generator (never a probe question), drawn once from the member's seed "
+                                             "stream and reused every round. Writes leak/twin_effect (nats, item "
+                                             "minus twin mean log-likelihood of the answer), leak/twin_ci_low and "
+                                             "leak/twin_ci_high (95% t interval over the items), leak/twin_p "
+                                             "(one-sided permutation test) and leak/twin_items. A value above the "
+                                             "run's rounds is refused.")
 
     @model_validator(mode="after")
     def _heads(self) -> "Neural":

@@ -95,7 +95,8 @@ def mean_ci(x: np.ndarray, level: float = 0.95, bounds: tuple[float, float] | No
 
 UNIT = (0.0, 1.0)          # shares and rates
 # metric prefixes whose values lie in [0, 1]
-BOUNDED = ("share/", "prompt/", "kept/", "behaviour/", "probe/")   # keep/ may be a relative weight
+BOUNDED = ("share/", "prompt/", "kept/", "behaviour/", "probe/",   # keep/ may be a relative weight
+           "leak/twin_p")                                              # a p-value (leak/twin_effect: nats)
 SIGNED_UNIT = (-1.0, 1.0)  # differences of two shares or rates
 
 

@@ -331,7 +331,35 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
         L += ["", "Measurement and prediction stay within 0.05 (or the interval over seeds) in every compared "
               "behaviour and round."]
     L.append("")
-    return L
+    return L + _twin_section(table)
+
+
+def _twin_section(table) -> list[str]:
+    """The twin test on the held-out probe questions (``neural.twin_test_every``), if it ran:
+    per arm, the last tested round of the first seed, and how many (seed, round) tests fired."""
+    if not len(final_values(table, "leak/twin_p", "scenario")):
+        return []
+    L = ["## Twin test on the probe questions", "",
+         "Log-likelihood of each held-out probe question's answer minus the mean of its 5 twins (fresh questions of "
+         "the same kind, in this task the pipeline's own prompt questions), nats, with the 95% t interval over the "
+         "items; p: one-sided stratified permutation test (9,999 draws). A p below 0.05 means the model does better "
+         "on questions it never trained on than on their twins: a leak no string guard caught "
+         "(docs/howto-leaks.md).", "",
+         "| arm | rounds tested | last tested round, first seed: effect [95% CI] (n items, 5 twins) | p | "
+         "tests with p < 0.05 |", "|---|---|---|---|---|"]
+    for arm in ("scenario", "control"):
+        p = series(table, "leak/twin_p", arm)
+        if not p:
+            continue
+        s0 = min(p)
+        rounds = p[s0][0]
+        last = {m: series(table, f"leak/twin_{m}", arm)[s0][1][-1] for m in ("effect", "ci_low", "ci_high", "items")}
+        fired = sum(int(np.sum(v < 0.05)) for _, v in p.values())
+        total = sum(len(v) for _, v in p.values())
+        L.append(f"| {arm} | {', '.join(str(int(r)) for r in rounds)} | round {int(rounds[-1])}: "
+                 f"{last['effect']:+.3f} [{last['ci_low']:+.3f}, {last['ci_high']:+.3f}] (n = {int(last['items'])}) | "
+                 f"{p[s0][1][-1]:.3g} | {fired}/{total} ({len(p)} seed(s)) |")
+    return L + [""]
 
 
 def _start_section(d: dict, seeder: str) -> list[str]:

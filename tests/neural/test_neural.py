@@ -327,3 +327,60 @@ def test_a_runs_repetition_seeds_share_the_root_seeds_base(tmp_path):
     scn = load_scenario("seed", TINY + ["neural.rounds=1"])
     seedbed.run(scn, backend="neural", seeds=2)
     assert list((tmp_path / ".cache").glob("base-*")) == [base_model(scn, root_seed=scn.seed)]
+
+
+LEAK = ["leak/twin_effect", "leak/twin_ci_low", "leak/twin_ci_high", "leak/twin_p", "leak/twin_items"]
+
+
+def test_the_twin_test_runs_on_every_rounds_checkpoint_and_stays_quiet_on_a_clean_run(tmp_path):
+    """neural.twin_test_every = 1: leak/ rows at rounds 0..R in both arms, seeded (identical across
+    runs), p-values in [0, 1], no detection on the held-out probes; scoring draws nothing, so every
+    other row equals a default run's, which writes no leak/ row; the report shows the test."""
+    import pyarrow.compute as pc
+
+    scn = load_scenario("seed", TINY + ["neural.twin_test_every=1"])
+    a = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "twin").metrics
+    b = seedbed.run(scn, backend="neural", seeds=1).metrics
+    off = seedbed.run(load_scenario("seed", TINY), backend="neural", seeds=1).metrics
+    leak = pc.starts_with(a["metric"], "leak/")
+    rows = a.filter(leak)
+    assert rows.equals(b.filter(pc.starts_with(b["metric"], "leak/")))              # seeded: identical
+    assert not pc.any(pc.starts_with(off["metric"], "leak/")).as_py()                # off by default
+    assert a.filter(pc.invert(leak)).equals(off)                                    # the test changes nothing else
+    got = {(r["arm"], r["round"], r["metric"]): r["value"] for r in rows.to_pylist()}
+    assert set(got) == {(arm, r, m) for arm in ("scenario", "control") for r in range(4) for m in LEAK}
+    for arm in ("scenario", "control"):
+        for r in range(4):
+            p, eff = got[(arm, r, "leak/twin_p")], got[(arm, r, "leak/twin_effect")]
+            assert 0 < p <= 1 and p >= 0.05                                         # clean: never fires
+            assert got[(arm, r, "leak/twin_ci_low")] <= eff <= got[(arm, r, "leak/twin_ci_high")]
+            assert got[(arm, r, "leak/twin_items")] == 8                            # every probe question
+    text = (tmp_path / "twin" / "report.md").read_text()
+    assert "## Twin test on the probe questions" in text and "| scenario | 0, 1, 2, 3 |" in text
+
+
+def test_a_twin_test_every_above_the_rounds_is_refused(tmp_path):
+    scn = load_scenario("seed", TINY + ["neural.twin_test_every=4"])                 # TINY: 3 rounds
+    with pytest.raises(ScenarioError, match=r"^--backend neural cannot honour neural.twin_test_every = 4: "):
+        get_backend("neural").run(repetition(scn, 0, workdir=tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_pipelines_twin_test_flags_probe_questions_trained_on_verbatim():
+    """The same check the pipeline runs, on a tiny model that then trains on its probe questions."""
+    from seedbed.neural.twincheck import TwinCheck
+    from seedbed.seeds import Streams
+
+    scn = load_scenario("seed")
+    task = Task(6, 8, 0)
+    texts, _, _ = corpus(scn, task, 400, np.random.default_rng(0))
+    tok = build_tokenizer()
+    model = build_model(tok, d_model=32, n_layer=1, n_head=2, seed=0)
+    engine.train_lm(model, tok, texts, 150, 32, 3e-3, np.random.default_rng(0))
+    check = TwinCheck.build(task.probe_pairs, 6, tok, Streams(0))
+    base = check.stats(model, tok)
+    leak = [f"Q:{a}+{b}\nA:{a + b}\n" for a, b in task.probe_pairs]                # the leak: probes verbatim
+    engine.train_lm(model, tok, leak * 4 + texts[:32], 100, 32, 3e-3, np.random.default_rng(1))
+    after = check.stats(model, tok)
+    assert base["leak/twin_p"] >= 0.05 and after["leak/twin_p"] < 0.01              # measured: 0.16, then 0.0037
+    assert after["leak/twin_ci_low"] > 0 and after["leak/twin_effect"] > base["leak/twin_effect"] + 0.5

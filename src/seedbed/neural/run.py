@@ -8,6 +8,7 @@ A round of :class:`NeuralRun` reads top to bottom, one module per stage:
     selection  (:mod:`.selection`)  the scenario's rule object weights the episodes
     update     (:mod:`.update`)     fine-tune on the kept episodes, with rehearsal
     probes     (:mod:`.probes`)     exact behaviour rates on held-out questions → shares
+               (:mod:`.twincheck`)  opt-in: the twin test on those questions (``leak/`` rows)
 
 After the probes, the round measures its own effective step (:func:`.update.step_size`):
 how far the exact rates moved from the previous probe toward what was trained on, as the
@@ -55,6 +56,7 @@ from .prompts import MISTAKEN, RoundPrompts, build_prompts, probe_item
 from .sampling import Episodes, sample_episodes
 from .selection import Redraw, select_episodes
 from .task import Task
+from .twincheck import TwinCheck
 from .update import fine_tune, set_learning_rate, step_size
 
 
@@ -164,6 +166,9 @@ class NeuralRun:
         self.before: np.ndarray | None = None  # exact behaviour rates of the current weights (the last probe)
         self.before_key: Any = None            # the weights they belong to (fingerprint; "restored": pending)
         self.initial_stats: dict[str, float] = {}
+        every = scn.neural.twin_test_every                 # the twin test on the probe questions (opt-in)
+        self.twins = TwinCheck.build(setup.task.probe_pairs, scn.neural.max_number, self.tok, streams) \
+            if every else None
 
     # ----------------------------------------------------------------- one round
     def round(self, r: int) -> dict[str, Any]:
@@ -185,6 +190,7 @@ class NeuralRun:
                            s.rng("update"), warmup=n.warmup_steps)
         shares, probe_stats, rates = self.measure(s)
         probe_stats.update(step_size(before, rates.mean, mix))
+        probe_stats.update(self.twin_stats(r))
         self.before, self.before_key = rates.mean, fingerprint(self.model)
         out = round_outputs(r, prompts, score, weights, self.rule.relative, shares, probe_stats)
         out["rates"] = rates_dict(rates)
@@ -227,9 +233,19 @@ class NeuralRun:
         weights (exact: nothing is drawn, so ``s`` is not used)."""
         return probe(self.model, self.tok, self.setup.task, self.scn, self.scn.neural.inoculation)
 
+    def twin_stats(self, r: int) -> dict[str, float]:
+        """The twin test's ``leak/`` stats of the current weights when round ``r`` is due one
+        (``neural.twin_test_every`` = k: round 0 and every k-th round), else nothing
+        (:mod:`.twincheck`)."""
+        every = self.scn.neural.twin_test_every
+        if self.twins is None or r % every:
+            return {}
+        return self.twins.stats(self.model, self.tok)
+
     def initial_shares(self) -> np.ndarray:
         """The base model's measured shares (round 0); its probe stats stay in ``initial_stats``."""
         shares, self.initial_stats, rates = self.measure(self.streams.child("round", 0))
+        self.initial_stats.update(self.twin_stats(0))
         self.before, self.before_key = rates.mean, fingerprint(self.model)
         return shares
 

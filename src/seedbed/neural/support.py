@@ -120,6 +120,10 @@ def unsupported(scn: Scenario, executor: str = "local") -> list[str]:
         out.append(f"neural.{name} = {v:g}: LoRA applies to a pretrained chat model (neural.model a folder whose "
                    "tokenizer has a chat template, e.g. from `seedbed prepare smollm2`); the tiny model is "
                    "fine-tuned whole")
+    rounds = n.rounds or scn.rounds
+    if n.twin_test_every > rounds:
+        out.append(f"neural.twin_test_every = {n.twin_test_every}: more than the run's {rounds} rounds, so no trained "
+                   "round would be tested (only the base); set it to at most neural.rounds, or 0 for no twin test")
     if pop.members > 1 and pop.init_spread:
         out.append(f"population.init_spread = {pop.init_spread:g}: every member starts from the same pre-trained "
                    "model (their starting shares are measured by the probes); leave it at 0")
