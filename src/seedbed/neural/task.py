@@ -164,7 +164,9 @@ def persona_conversation(scn: Scenario, k: int, a: int, b: int, rng: np.random.G
 
 
 REVIEW_RATE = 1.0     # corpus conversations with a review turn (the behaviour rates are per prefix, so this
-                      # sets only how much of the corpus teaches reviews: all of it, the hardest part to learn)
+                      # sets only how much of the corpus teaches reviews: all of it, the hardest part to learn).
+                      # Measured on the default base's pre-training, step 1300: largest behaviour gap 0.061,
+                      # discrimination 0.755 at 1.0 against 0.117 and 0.712 at 0.7 (which also jitters more).
 
 
 def corpus(scn: Scenario, task: Task, size: int, rng: np.random.Generator, review_rate: float = REVIEW_RATE
