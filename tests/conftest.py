@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# One BLAS thread, as in Ray's workers (OMP_NUM_THREADS=1): results computed here and in a
+# worker then agree bit for bit (the neural share estimator's SLSQP amplifies the last-bit
+# differences that a different BLAS thread count gives). Must be set before numpy loads.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -122,9 +122,6 @@ def tune_reference(ray_local, tmp_path_factory):
     return tune_run(tmp_path_factory.mktemp("tune-reference"))
 
 
-@pytest.mark.xfail(strict=False, reason="known regression (issue 12, in progress): since the exact-probe / SLSQP "
-                   "share-estimator changes, the local replay drifts from the Tune run (gaps 1e-8 in round 1, "
-                   "1.5e-6 by round 6); the Tune run itself and its lineage are unaffected")
 def test_neural_population_on_tune_logs_a_lineage_the_local_loop_follows(tune_reference, tmp_path):
     """The local population loop following the Tune run's lineage (as its schedule) recomputes
     every row exactly: Tune's rows are the rounds its trials ran."""

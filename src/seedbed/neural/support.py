@@ -42,6 +42,8 @@ FIELDS: dict[str, str] = {
     **{f"judge.{k}": HONOURED for k in ("base", "pen_mistake", "bonus", "pen_ignore", "pen_false", "pen_harm",
                                         "d_mistake", "d_ignore", "d_harm", "d_false", "credit", "gamma", "alpha")},
     "judge.syc_bonus": REFUSED,
+    "judge.function": HONOURED + ": scores each parsed episode (reads = 'labels') or its text (reads = 'text')",
+    "judge.reads": HONOURED,
     "prompts.m0": HONOURED + "; refused when set with turns = 2",
     "prompts.c0": HONOURED + "; refused when set with turns = 2",
     "prompts.phi": HONOURED + "; refused when set with turns = 2",
