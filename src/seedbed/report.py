@@ -47,6 +47,7 @@ def write_report(run_dir: str | Path) -> Path:
         L += [f"*{scn['shows'].strip()}*", ""]
     if scn.get("description"):
         L += [scn["description"].strip(), ""]
+    L += _fidelity_section(run_dir)              # a neural run: is the instrument faithful? before any number
     verdict = Verdict(**{k: x for k, x in v.items() if k != "selects"})
     L += ["## Verdict", "", f"**{verdict.headline}**", "", verdict.detail, "",
           f"The threshold: a difference in {verdict.seeder}'s final share above {verdict.margin} is called an effect "
@@ -245,10 +246,10 @@ def _mean_by_round(table, metric: str, arm: str) -> tuple[np.ndarray, np.ndarray
 
 
 def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Path, n_seeds: int) -> list[str]:
-    """Instrument fidelity, probe trajectories, and the measurement against the like-for-like
+    """Probe trajectories and the measurement against the like-for-like
     mean-field prediction (behaviour by behaviour, with the round they part)."""
     run_dir = pdir.parent
-    L = _fidelity_section(run_dir)
+    L: list[str] = []
     plots.plot_panels(table, PROBES, pdir / "probes.png", "Probes on held-out questions (scenario solid, control dashed)")
     plots.plot_prediction(table, prediction, seeder, pdir / "neural_vs_meanfield.png")
     items = final_values(table, "probe/items", "scenario")

@@ -169,6 +169,7 @@ def test_fidelity_json_of_a_run_has_the_keys_and_an_honest_verdict(tmp_path):
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Instrument fidelity (base model)" in report
     assert "BELOW FIDELITY" in report                 # a 30-step tiny model is no faithful base, and says so
+    assert report.index("## Instrument fidelity") < report.index("## Verdict")   # before any number
     base = next((tmp_path / ".cache").glob("base-*"))
     assert json.loads((base / "fidelity.json").read_text()) == fid                  # written once, from the base
     info = json.loads((base / "pretrain.json").read_text())
