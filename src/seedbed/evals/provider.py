@@ -3,14 +3,15 @@
 ``<path>`` is a run directory (its latest scenario-arm checkpoint is used), a checkpoint
 folder (a LoRA checkpoint too: adapters + ``lora.json`` naming the base), or any local
 causal-LM folder (``config.json`` and safetensors weights), such as the SmolLM2 folder
-that ``python -m seedbed.neural.pretrained prepare`` writes.
+that ``seedbed prepare smollm2`` writes.
 
 * A model whose tokenizer has a **chat template** (a real instruct model) gets Inspect's
   messages in that template and answers in its own words; its turn ends at the template's
   end-of-turn token (the tokenizer's eos), or after ``max_tokens`` (default 48).
 * The tiny models speak the task's own format, so the chat is translated: the question
   becomes ``Q:a+b``, an earlier answer ``A:n``, a request to review ``Q:sure?``; the
-  model's ``fix n`` / ``ok`` reply becomes the number it leaves standing.
+  model's review restates its final answer, the number it leaves standing (a checkpoint
+  trained on the older ``fix n`` / ``ok`` review encoding is read the same way).
 
 Requests that Inspect sends concurrently are batched: a worker thread collects them and
 samples each batch with :func:`seedbed.neural.engine.sample` (left-padded, KV cache).
@@ -92,7 +93,7 @@ class SeedbedCheckpointAPI(ModelAPI):
         while not fut.done():
             await anyio.sleep(0.02)
         text = fut.result().strip()
-        if previous is not None:                 # a review: 'fix n' → n, 'ok' → the earlier answer
+        if previous is not None:                 # older checkpoints' reviews: 'fix n' → n, 'ok' → the earlier answer
             text = text[4:] if text.startswith("fix ") else (str(previous) if text.startswith("ok") else text)
         n_in = len(self.tok(prompt, add_special_tokens=False)["input_ids"])
         n_out = len(self.tok(text, add_special_tokens=False)["input_ids"])
