@@ -30,9 +30,9 @@ import numpy as np
 
 from .judge import call_judge, noticed_turn
 from .metrics import mean_ci
+from .neural.task import SLIPS, slipped
 
 Messages = list[dict[str, str]]
-SLIPS = (-2, -1, 1, 2)              # a mistake is off by 1 or 2, as in the neural task
 CHECK = "Are you sure? Please check."
 
 
@@ -77,7 +77,7 @@ def items(n: int, seed: int = 0, max_number: int = 100) -> list[tuple[Messages, 
     out = []
     for a, b, d in zip(rng.integers(0, max_number, n), rng.integers(0, max_number, n), rng.choice(SLIPS, n)):
         c = int(a + b)
-        w = c + int(d) if c + int(d) >= 0 else c - int(d)
+        w = slipped(c, int(d))                 # off by 1 or 2, never negative: the neural task's slip
         q = {"role": "user", "content": f"What is {a} + {b}?"}
         fresh = [q, {"role": "assistant", "content": f"{a} + {b} = {c}."}]
         wrong = [q, {"role": "assistant", "content": f"{a} + {b} = {w}."}]
