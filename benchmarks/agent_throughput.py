@@ -1,7 +1,7 @@
 """Benchmark: agent-backend throughput, and the Krueger sweep's wall time.
 
 Side by side in one run, on scenarios/seed.toml with 8 population members:
-  seedbed — the agent backend's round (seedbed.agent.RoundSampler.step, arrays over members × conversations);
+  seedbed — the agent backend's round (seedbed.backends.agent.RoundSampler.step, arrays over members × conversations);
   plain   — a straightforward per-conversation Python implementation of the same round
             (random.Random, one loop iteration per prompt and response building a labelled
             transcript record, then sort-based top-fraction selection), as a researcher
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from seedbed.agent import RoundSampler
-from seedbed.agent.sim import LABELS
-from seedbed.config import load_scenario
-from seedbed.judge import turn_reward
+from seedbed.backends.agent import RoundSampler
+from seedbed.backends.agent.sim import LABELS
+from seedbed.core.config import load_scenario
+from seedbed.stages.judge import turn_reward
 
 
 def plain_round(scn, s, writer_s, rng: random.Random, conversations: int):
@@ -104,7 +104,7 @@ def main() -> None:
     print(f"agent backend: {f:,.0f} responses/s vs plain loop {p:,.0f} responses/s "
           f"(median of {args.repeats} repetitions, rounds of {M}×{N}): {f / p:.0f}x (target ≥ 100x)")
     if not args.no_krueger:
-        from seedbed.krueger import run_krueger
+        from seedbed.kinds.krueger import run_krueger
         kr = load_scenario("krueger")
         t = time.perf_counter()
         run_krueger(kr)

@@ -1,10 +1,10 @@
 """Benchmark: a 200 × 200 phase diagram, 100 rounds, best-of-4, on scenarios/seed.toml.
 
 Measured side by side in one run:
-  seedbed   — seedbed.runner.final_grid (vectorised over the grid; split over up to 2
+  seedbed   — seedbed.backends.runner.final_grid (vectorised over the grid; split over up to 2
               processes for large grids), median of --repeats runs;
   plain     — the per-point Python loop over the same equations
-              (seedbed.meanfield.reference: loops over contexts, strategies, outcomes),
+              (seedbed.backends.meanfield.reference: loops over contexts, strategies, outcomes),
               timed on --plain-points points and scaled to the full grid.
 Also checks the two agree on the points the plain loop ran.
 
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seedbed.config import load_scenario
-from seedbed.meanfield import reference
-from seedbed.runner import final_grid as evaluate_grid
+from seedbed.core.config import load_scenario
+from seedbed.backends.meanfield import reference
+from seedbed.backends.runner import final_grid as evaluate_grid
 
 
 def main() -> None:

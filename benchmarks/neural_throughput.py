@@ -2,12 +2,12 @@
 
 Side by side in one run, on the default tiny model (built from scenarios/seed.toml, as
 seedbed builds it: pretrain.fast_activation), both loops on identical model copies:
-  pre-training  seedbed.neural.engine.train_lm  vs  a plain PyTorch loop (same model, same
+  pre-training  seedbed.backends.neural.engine.train_lm  vs  a plain PyTorch loop (same model, same
                 batches: pad per batch, attention mask, token-mean cross-entropy, AdamW),
                 tokens/s, median over --repeats timed blocks;
-  sampling      seedbed.neural.engine.sample (KV cache, batched)  vs  plain transformers
+  sampling      seedbed.backends.neural.engine.sample (KV cache, batched)  vs  plain transformers
                 generate() on the same prompts as one batch, new tokens/s;
-  exact probes  seedbed.neural.fidelity.model_rates: teacher-forced tokens/s and seconds per
+  exact probes  seedbed.backends.neural.fidelity.model_rates: teacher-forced tokens/s and seconds per
                 probe of the default size;
   each as a fraction of this machine's measured fp32 matmul peak (torch.matmul, 1024²),
   counting 6·N FLOPs per trained token and 2·N per forward token (N = parameters).
@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seedbed.config import load_scenario
-from seedbed.neural import engine
-from seedbed.neural.fidelity import model_rates, probe_prompts
-from seedbed.neural.model import build_model, build_tokenizer, n_params, quiet
-from seedbed.neural.pretrain import fast_activation
-from seedbed.neural.task import Task, corpus, question
+from seedbed.core.config import load_scenario
+from seedbed.backends.neural import engine
+from seedbed.backends.neural.fidelity import model_rates, probe_prompts
+from seedbed.backends.neural.model import build_model, build_tokenizer, n_params, quiet
+from seedbed.backends.neural.pretrain import fast_activation
+from seedbed.backends.neural.task import Task, corpus, question
 
 DEMO: list[str] = []      # the demo's neural run (Makefile: seedbed run seed --backend neural --seeds 3)
 
@@ -144,7 +144,7 @@ def main() -> None:
                                         "fraction_of_matmul_peak": round(2 * N * sr / peak, 4)}
 
     # ---- exact probes: teacher-forced tokens per second (prompt + the answer trie, one pass per batch)
-    from seedbed.neural.fidelity import _trie
+    from seedbed.backends.neural.fidelity import _trie
     probe_task = Task(n.max_number, n.probe_size, 0)
     prompts_p, _ = probe_prompts(probe_task)
     trie_len = len(_trie(tok, probe_task.max_value).token)

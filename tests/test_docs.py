@@ -85,10 +85,10 @@ def _fields(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def test_scenario_reference_lists_every_field_of_every_kind():
-    from seedbed.grading import GradingScenario
-    from seedbed.kinds import KINDS
-    from seedbed.krueger import KruegerScenario
-    from seedbed.config import Scenario
+    from seedbed.kinds.grading import GradingScenario
+    from seedbed.core.kinds import KINDS
+    from seedbed.kinds.krueger import KruegerScenario
+    from seedbed.core.config import Scenario
 
     roots = {KINDS.get(name).model for name in KINDS.builtin} | {Scenario, KruegerScenario, GradingScenario}
     text = (DOCS / "scenario-reference.md").read_text()

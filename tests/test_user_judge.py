@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 import seedbed
 from seedbed.cli import app
-from seedbed.config import load_scenario
-from seedbed.schema import ScenarioError
+from seedbed.core.config import load_scenario
+from seedbed.core.schema import ScenarioError
 
 JUDGES = textwrap.dedent('''
     def table(t):
@@ -81,7 +81,7 @@ def test_label_judge_sees_the_documented_turn(judges):
 
 
 def test_audit_of_a_scenario_uses_its_function(judges):
-    from seedbed.audit import audit
+    from seedbed.analyses.audit import audit
 
     scn = load_scenario("seed")
     a, b = audit(scn.judge, scn), audit(_with(scn, f"{judges}:last_turn").judge, scn)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seedbed.config import load_scenario
-from seedbed.runner import final_grid
+from seedbed.core.config import load_scenario
+from seedbed.backends.runner import final_grid
 
 GAMMAS = (0.5, 0.8, 1.0)
 

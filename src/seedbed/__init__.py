@@ -10,9 +10,9 @@ The Python API mirrors the CLI:
     fixed = seedbed.analyze(scn)                          # fixed points, stability, invasion, basins
 """
 
-from .api import RunResult, run
-from .config import Scenario, ScenarioError, load_scenario
-from .sweeps import SweepResult, sweep
+from seedbed.api import RunResult, run
+from seedbed.core.config import Scenario, ScenarioError, load_scenario
+from seedbed.sweeps import SweepResult, sweep
 
 __all__ = ["analyze", "RunResult", "Scenario", "ScenarioError", "load_scenario", "run", "sweep", "SweepResult"]
 __version__ = "0.1.0"
@@ -20,6 +20,6 @@ __version__ = "0.1.0"
 
 def analyze(scn, *args, **kwargs):
     """Fixed points, stability, invasion and basins of a scenario's mean-field map
-    (:func:`seedbed.analysis.analyze`; imported on first use: it needs scipy.optimize)."""
-    from .analysis import analyze as _analyze
+    (:func:`seedbed.analyses.dynamics.analyze`; imported on first use: it needs scipy.optimize)."""
+    from seedbed.analyses.dynamics import analyze as _analyze
     return _analyze(scn, *args, **kwargs)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .kinds import KindResult, get
-from .pipeline import RunResult
-from .runner import DEFAULT_SEEDS
+from seedbed.core.kinds import get
+from seedbed.kinds.common import KindResult
+from seedbed.kinds.pipeline import RunResult
+from seedbed.backends.runner import DEFAULT_SEEDS
 
 __all__ = ["DEFAULT_SEEDS", "KindResult", "RunResult", "run"]
 
@@ -36,9 +37,9 @@ def run(scenario: Any, backend: str | None = None, out: str | Path | None = None
     population's members as Ray Tune trials, on a local Ray or the cluster at ``address``.
     Other kinds (krueger, grading) run their own experiment and take none of these options.
     ``out`` must be absent or empty unless it holds this same run and ``resume`` is set, or
-    ``force`` replaces what it holds (see :mod:`seedbed.runfolder`). ``track``: per-round
+    ``force`` replaces what it holds (see :mod:`seedbed.results.folders`). ``track``: per-round
     experiment tracking of a pipeline run into its folder, "tensorboard" and/or "wandb"
-    (offline), each an extra (see :mod:`seedbed.tracking`).
+    (offline), each an extra (see :mod:`seedbed.results.tracking`).
     """
     options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers,
                "track": track}

@@ -4,7 +4,7 @@ On the mean-field backend numeric axes are vectorised (a block of grid points is
 array computation); structural axes (selection.rule, selection.n, judge.credit,
 prompts.turns) run one block per value. On the sampled backends (agent, neural) each
 grid point × seed is one task. Tasks are independent and run on a local process pool or
-on Ray (:mod:`seedbed.executors`); finished tasks are written as they finish, so a sweep
+on Ray (:mod:`seedbed.core.executors`); finished tasks are written as they finish, so a sweep
 resumes where it stopped. Results are tidy rows: one per point (× seed) × metric.
 """
 
@@ -21,12 +21,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .backends import get_backend, is_stochastic
-from .config import Scenario, ScenarioError, parse_value, scenario_to_dict
-from .meanfield.params import STATIC_FIELDS
-from .runner import DEFAULT_SEEDS, final_grid, resolve_rounds, run_repetition
-from .metrics import BOUNDED
-from .seeds import repetition_seeds
+from seedbed.backends import get_backend, is_stochastic
+from seedbed.core.config import Scenario, ScenarioError, parse_value, scenario_to_dict
+from seedbed.backends.meanfield.params import STATIC_FIELDS
+from seedbed.backends.runner import DEFAULT_SEEDS, final_grid, resolve_rounds, run_repetition
+from seedbed.results.metrics import BOUNDED
+from seedbed.core.seeds import repetition_seeds
 
 
 @dataclass
@@ -100,7 +100,7 @@ class SweepResult:
     def interval(self, metric: str, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Two-sided t interval over seeds at every point (NaN with one seed or when exact),
         truncated to [0, 1] for shares and rates."""
-        from .metrics import BOUNDED, UNIT, mean_ci
+        from seedbed.results.metrics import BOUNDED, UNIT, mean_ci
 
         v = self.values(metric)
         flat = v.reshape(-1, v.shape[-1])
@@ -185,7 +185,7 @@ def plan(scn: Scenario, axes: list[Axis], backend: str = "meanfield", seeds: int
 
 def run_task(task: dict[str, Any]) -> pa.Table:
     """One task's tidy rows. Module level, so process pools and Ray can ship it."""
-    from .executors import one_thread
+    from seedbed.core.executors import one_thread
 
     one_thread()
     scn = task["scenario"]
@@ -248,14 +248,14 @@ def sweep(scn: Scenario, axes: Sequence[Axis | str] | dict[str, Sequence[Any]], 
     keys = [a.key for a in axes]
     if len(set(keys)) != len(keys):
         raise ScenarioError(f"grid axes repeat a key: {keys}")
-    from .executors import check_executor
+    from seedbed.core.executors import check_executor
     check_executor(executor, workers)
     p = plan(scn, axes, backend, seeds)
     metric = metric or f"share/{scn.seeder}"
     check_metric(scn, p, metric)
     if out is None:
         return _run_sweep(scn, p, None, workers, progress, metric, executor, address)
-    from .runfolder import claim
+    from seedbed.results.folders import claim
 
     with claim(Path(out), f"a {backend} sweep of {scn.name}", sweep_spec(scn, p), resume=True, force=fresh,
                force_flag="--fresh"):
@@ -284,7 +284,7 @@ def check_metric(scn: Scenario, p: Plan, metric: str) -> None:
 
 def _run_sweep(scn: Scenario, p: Plan, out: Path | None, workers: int | None, progress, metric: str,
                executor: str, address: str | None) -> SweepResult:
-    from .executors import run_tasks
+    from seedbed.core.executors import run_tasks
 
     backend = p.backend
     parts: list[pa.Table | None] = [None] * len(p.tasks)
@@ -314,7 +314,7 @@ def _run_sweep(scn: Scenario, p: Plan, out: Path | None, workers: int | None, pr
             if p.tasks[i].get("workdir"):                        # the part holds the result now
                 shutil.rmtree(p.tasks[i]["workdir"], ignore_errors=True)
             if time.monotonic() - last_flush[0] > FLUSH_S:       # a partial sweep.parquet to look at meanwhile
-                from . import rundir
+                from seedbed.results import writing as rundir
                 rundir.write_table(Path(out) / "sweep.parquet", pa.concat_tables([t for t in parts if t is not None]))
                 last_flush[0] = time.monotonic()
         if progress:
@@ -332,7 +332,7 @@ def _run_sweep(scn: Scenario, p: Plan, out: Path | None, workers: int | None, pr
 
 class _PartStore:
     """Finished tasks on disk: one Parquet file per task, written atomically. The folder's
-    claim (:func:`seedbed.runfolder.claim`) makes sure a resumed sweep is the same sweep."""
+    claim (:func:`seedbed.results.folders.claim`) makes sure a resumed sweep is the same sweep."""
 
     def __init__(self, out: Path, n: int):
         self.dir = out / "parts"
@@ -345,11 +345,11 @@ class _PartStore:
         return [i for i in range(self.n) if self.path(i).exists()]
 
     def read(self, i: int) -> pa.Table:
-        from . import rundir
+        from seedbed.results import writing as rundir
         return rundir.read_table(self.path(i))
 
     def write(self, i: int, table: pa.Table) -> None:
-        from . import rundir
+        from seedbed.results import writing as rundir
         rundir.write_table(self.path(i), table)
 
 
@@ -360,7 +360,8 @@ def _jsonable(v: Any) -> Any:
 def write_sweep(result: SweepResult, scn: Scenario, metric: str, backend: str = "meanfield",
                 executor: str = "local") -> Path:
     """sweep.parquet, sweep.json and the plot; every file atomically."""
-    from . import plots, rundir
+    from seedbed.report import plots
+    from seedbed.results import writing as rundir
 
     out = Path(result.out)
     metrics = sorted(set(result.table["metric"].to_pylist()))
@@ -381,7 +382,8 @@ def report_sweep(out: Path) -> Path:
     (``seedbed report SWEEP_FOLDER`` rebuilds them)."""
     import json
 
-    from . import plots, rundir
+    from seedbed.report import plots
+    from seedbed.results import writing as rundir
 
     out = Path(out)
     try:

@@ -74,7 +74,7 @@ def everything_under(folder: Path) -> list[str]:
 def test_all_three_tasks_offline_through_inspect_eval(tmp_path, folders):
     from inspect_ai.log import read_eval_log
 
-    from seedbed.neural.model import build_model, build_tokenizer, save
+    from seedbed.backends.neural.model import build_model, build_tokenizer, save
 
     home, cwd = folders
     tok = build_tokenizer()

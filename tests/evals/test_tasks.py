@@ -9,9 +9,8 @@ pytest.importorskip("inspect_ai")
 from inspect_ai import eval as inspect_eval  # noqa: E402
 from inspect_ai.model import ModelOutput, ModelUsage, get_model  # noqa: E402
 
-from seedbed.evals.problems import first_number, parse_problem  # noqa: E402
-from seedbed.evals.tasks import (first_attempt_incentive, reflexive_correction,  # noqa: E402
-                                 two_turn_self_correction)
+from seedbed.backends.neural.problems import first_number, parse_problem  # noqa: E402
+from seedbed.evals.tasks import first_attempt_incentive, reflexive_correction, two_turn_self_correction
 
 
 def scripted(behaviour: str, plant_always: bool = False):
@@ -80,7 +79,7 @@ def test_two_turn_self_correction_rates(tmp_path):
 
 
 def test_samples_carry_the_canary():
-    from seedbed.contamination import CANARY
+    from seedbed.stages.contamination import CANARY
     task = first_attempt_incentive(n=3)
     assert all(s.metadata["canary"] == CANARY for s in task.dataset)
 
@@ -88,10 +87,10 @@ def test_samples_carry_the_canary():
 def test_a_trained_checkpoint_through_the_provider(tmp_path):
     pytest.importorskip("torch")
     import seedbed
-    from seedbed.config import load_scenario
+    from seedbed.core.config import load_scenario
     import seedbed.evals._registry  # noqa: F401  (registers the provider, as the entry point does)
 
-    from ..neural.test_neural import TINY
+    from tests.backends.neural.test_neural import TINY
 
     seedbed.run(load_scenario("seed", TINY), backend="neural", seeds=1, out=tmp_path / "run")
     for task in (first_attempt_incentive(n=8, max_number=6), reflexive_correction(n=6, max_number=6),
@@ -107,7 +106,7 @@ def test_a_trained_checkpoint_through_the_provider(tmp_path):
 
 
 def test_answers_in_words_are_read_by_the_number_they_give():
-    from seedbed.evals.problems import answer_number
+    from seedbed.backends.neural.problems import answer_number
     assert answer_number("85") == 85 and answer_number("I'm not sure.") is None
     assert answer_number("37 + 48 = 125", (37, 48)) == 125
     assert answer_number("The sum of 37 and 48 is 85.", (37, 48)) == 85
@@ -128,7 +127,7 @@ def test_stderr_of_mixed_outcomes(tmp_path):
                        log_dir=str(tmp_path), display="none")[0]
     m = rates(log)
     import numpy as np
-    from seedbed.evals.problems import problems
+    from seedbed.backends.neural.problems import problems
     right = np.array([a % 2 == 0 for a, _ in problems(40, 0, 20)], float)
     assert m["control_accuracy"] == pytest.approx(right.mean())
     assert m["control_accuracy_stderr"] == pytest.approx(right.std(ddof=1) / np.sqrt(40))
@@ -140,7 +139,7 @@ def test_a_chat_template_model_through_the_provider(tmp_path):
     pytest.importorskip("torch")
     import seedbed.evals._registry  # noqa: F401
     from seedbed.evals.provider import SeedbedCheckpointAPI
-    from seedbed.neural.model import build_model, build_tokenizer, save
+    from seedbed.backends.neural.model import build_model, build_tokenizer, save
 
     tok = build_tokenizer()
     tok.chat_template = ("{% for m in messages %}[BOS]{{ m['role'] }}\n{{ m['content'] }}[EOS]\n{% endfor %}"
@@ -161,7 +160,7 @@ def test_paired_drop_stderr_is_inspects_clustered_stderr(tmp_path):
     the paired mean and sd(d)/sqrt(n) over problems; each condition's accuracy is scored on its
     own n samples only (the other condition's are unscored for it)."""
     import numpy as np
-    from seedbed.evals.problems import problems
+    from seedbed.backends.neural.problems import problems
 
     def mixed(messages, tools, tool_choice, config):
         a, b = parse_problem(messages[-1].text)

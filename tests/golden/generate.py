@@ -29,7 +29,7 @@ DROP = ("versions", "code_revision", "files")   # files: hashes of Parquet bytes
 
 def cases() -> list[tuple[str, str]]:
     """(preset, backend) pairs: pipeline presets on both simulated backends, other kinds once."""
-    from seedbed.config import list_presets, load_scenario
+    from seedbed.core.config import list_presets, load_scenario
 
     out = []
     for p in list_presets():
@@ -42,7 +42,7 @@ def cases() -> list[tuple[str, str]]:
 
 
 def overrides(preset: str) -> dict:
-    from seedbed.config import load_scenario
+    from seedbed.core.config import load_scenario
 
     scn = load_scenario(preset)
     if scn.kind == "krueger":
@@ -58,8 +58,8 @@ def overrides(preset: str) -> dict:
 def run_case(preset: str, backend: str, out: Path) -> dict[str, str]:
     """Run one case into ``out``; return {file name: canonical text} of its data files."""
     import seedbed
-    from seedbed import rundir
-    from seedbed.config import load_scenario
+    from seedbed.results import writing as rundir
+    from seedbed.core.config import load_scenario
 
     scn = load_scenario(preset, overrides(preset))
     if scn.kind == "pipeline":

@@ -4,6 +4,6 @@ Tasks (``inspect eval seedbed/<task>``): ``first_attempt_incentive``, ``reflexiv
 ``two_turn_self_correction``. Model provider ``seedbed/<path>`` serves a trained neural
 checkpoint (``<path>``: a run directory or checkpoint) or any local model folder; a model
 with a chat template (SmolLM2-135M-Instruct, prepared offline by
-``python -m seedbed.neural.pretrained prepare``) is spoken to in it. Importing this package
+``python -m seedbed.backends.neural.pretrained prepare``) is spoken to in it. Importing this package
 does not import inspect_ai; ``seedbed.evals.tasks`` does.
 """

@@ -3,11 +3,11 @@ the ``seedbed`` model provider."""
 
 from inspect_ai.model import modelapi
 
-from .tasks import first_attempt_incentive, reflexive_correction, two_turn_self_correction  # noqa: F401
+from seedbed.evals.tasks import first_attempt_incentive, reflexive_correction, two_turn_self_correction  # noqa: F401
 
 
 @modelapi(name="seedbed")
 def seedbed_checkpoint():
-    from .provider import SeedbedCheckpointAPI
+    from seedbed.evals.provider import SeedbedCheckpointAPI
 
     return SeedbedCheckpointAPI

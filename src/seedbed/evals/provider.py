@@ -14,7 +14,7 @@ that ``seedbed prepare smollm2`` writes.
   trained on the older ``fix n`` / ``ok`` review encoding is read the same way).
 
 Requests that Inspect sends concurrently are batched: a worker thread collects them and
-samples each batch with :func:`seedbed.neural.engine.sample` (left-padded, KV cache).
+samples each batch with :func:`seedbed.backends.neural.engine.sample` (left-padded, KV cache).
 Model args (``-M key=value``): ``batch_size`` (default 32, also Inspect's default
 ``max_connections``), ``device`` (default: CUDA when available), ``threads`` (torch CPU
 threads), ``seed`` (the sampling generator). With ``--temperature 0`` decoding is greedy
@@ -34,7 +34,7 @@ import anyio
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from .problems import first_number, parse_problem
+from seedbed.backends.neural.problems import first_number, parse_problem
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -61,7 +61,7 @@ class SeedbedCheckpointAPI(ModelAPI):
         super().__init__(model_name, base_url, api_key, [], config)
         import torch
 
-        from ..neural.model import has_chat_template, load_folder
+        from seedbed.backends.neural.model import has_chat_template, load_folder
 
         if model_args.get("threads"):
             torch.set_num_threads(int(model_args["threads"]))
@@ -128,7 +128,7 @@ class SeedbedCheckpointAPI(ModelAPI):
                 self._run(key, reqs)
 
     def _run(self, key: tuple[float, int, str], reqs: list[_Request]) -> None:
-        from ..neural import engine
+        from seedbed.backends.neural import engine
 
         temp, max_new, stop = key
         try:
@@ -144,7 +144,7 @@ class SeedbedCheckpointAPI(ModelAPI):
     # ----------------------------------------------------------------- prompts
     def _format(self, messages: list[ChatMessage]) -> tuple[str, int | None]:
         if self.chat:
-            from ..neural.model import chat_format
+            from seedbed.backends.neural.model import chat_format
 
             turns = [(m.role, m.text) for m in messages if m.role in ("system", "user", "assistant")]
             return chat_format(self.tok, turns), None

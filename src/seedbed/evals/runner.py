@@ -54,8 +54,8 @@ def _logs(folder: Path) -> set[Path]:
 def run_inspect(out: Path, args: list[str]) -> int:
     """Run ``inspect eval ARGS`` with everything it writes inside ``out``; print each new
     log's task and status; return the exit status (see the module docstring)."""
-    from ..runfolder import check_writable
-    from ..schema import ScenarioError
+    from seedbed.results.folders import check_writable
+    from seedbed.core.schema import ScenarioError
 
     out = Path(out)
     check_writable(out, "OUT")
@@ -88,7 +88,7 @@ def run_inspect(out: Path, args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``OUT`` then the arguments for ``inspect eval``."""
-    from ..schema import ScenarioError
+    from seedbed.core.schema import ScenarioError
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):

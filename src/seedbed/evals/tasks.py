@@ -29,7 +29,7 @@ from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
 from inspect_ai.scorer import Score, Target, mean, scorer, stderr
 from inspect_ai.solver import Generate, TaskState, generate, solver
 
-from .problems import INCENTIVE, QUESTION, REVIEW, SCORE_REVIEW, answer_number, metadata, problems, slip
+from seedbed.backends.neural.problems import INCENTIVE, QUESTION, REVIEW, SCORE_REVIEW, answer_number, metadata, problems, slip
 
 NAN = float("nan")
 

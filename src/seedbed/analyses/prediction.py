@@ -1,0 +1,109 @@
+"""The mean-field prediction for a neural run, like for like: the same strategies and judge,
+run exactly from what the neural run measured rather than from the scenario's settings.
+
+From the measured table (each arm's own values, averaged over seeds):
+
+* the start: the shares the probes measured at round 0 (``share/<name>``);
+* persona persistence: ``probe/rho`` (measured directly; mean over rounds) → ``prompts.rho``;
+* the step: ``probe/eta_eff`` and the anchor ``probe/kappa_eff`` (each round's measured
+  movement toward what it trained on, rehearsal as an anchor; mean over rounds) →
+  ``update.eta`` and ``update.kappa``, anchored at the measured start;
+* the review turn's own mistakes: ``probe/err_review`` (mean over rounds) →
+  ``strategies.*.err_review`` (the corpus's review turns never err; the scenario's
+  default, err_review = err, would make a seeder's corrections fail half the time).
+
+A value that was never measured (older runs, or a NaN every round) falls back to the
+scenario's own and is listed in the table's ``prediction/fallback`` rows (1 = fell back).
+
+Besides the mean-field's own rows, the prediction holds the probe rates its shares imply
+(``probe/fix_rate``, ``probe/false_fix_rate``, ``behaviour/err_deploy``, ...: the persona
+model of :mod:`seedbed.backends.neural.fidelity` at the predicted shares and the measured rho), so
+the report can say in which behaviour and from which round measurement and prediction part.
+
+Computed when a neural run finishes and stored as its own table (prediction.parquet, the
+tidy schema of metrics.parquet with arms 'scenario' and 'control').
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from seedbed.results.metrics import Rows, series
+from seedbed.backends.runner import RunPlan, run_repetition
+
+# the measured value → the scenario field it sets, and which rounds it is averaged over
+MEASURED = {"probe/rho": "prompts.rho", "probe/eta_eff": "update.eta", "probe/kappa_eff": "update.kappa",
+            "probe/err_review": "err_review"}
+# probe rates the prediction carries (metric → behaviour of seedbed.backends.neural.fidelity)
+IMPLIED = {"behaviour/err_deploy": "first_error", "probe/fix_rate": "fix_after_mistake",
+           "probe/false_fix_rate": "false_fix_after_clean", "probe/keep_after_mistake": "keep_after_mistake"}
+
+
+def measured_mean(measured: pa.Table, metric: str, arm: str, first_round: int = 1) -> float:
+    """Mean over seeds and rounds ≥ ``first_round`` of a measured metric (NaN rounds left out;
+    NaN when none is finite)."""
+    vals = [v[r >= first_round] for r, v in series(measured, metric, arm).values()]
+    x = np.concatenate(vals) if vals else np.zeros(0)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def prediction_settings(scn, measured: pa.Table, arm: str) -> tuple[dict, dict[str, bool]]:
+    """The overrides that make the mean-field run like the measured neural one, and which
+    measured values were missing (the scenario's own value stands in)."""
+    start = np.array([np.mean([v[0] for _, v in series(measured, f"share/{n}", arm).values()]) for n in scn.names])
+    over: dict = {f"strategies.{n}.share": float(x) for n, x in zip(scn.names, start / start.sum())}
+    fallback = {}
+    for metric, field in MEASURED.items():
+        first = 0 if metric == "probe/rho" else 1
+        v = measured_mean(measured, metric, arm, first)
+        fallback[metric] = not np.isfinite(v)
+        if not np.isfinite(v):
+            continue
+        v = float(np.clip(v, 0.0, 1.0))
+        if field == "err_review":
+            over.update({f"strategies.{n}.err_review": v for n in scn.names})
+        else:
+            over[field] = v
+    if over.get("update.eta", 1.0) <= 0:              # a run that never moved: the mean-field needs eta > 0
+        over["update.eta"] = 1e-6
+    return over, fallback
+
+
+def meanfield_prediction(plan: RunPlan, measured: pa.Table) -> pa.Table:
+    """Tidy rows of the like-for-like mean-field prediction for both arms of a neural run."""
+    tables = []
+    for arm, scn in plan.arms:
+        over, fallback = prediction_settings(scn, measured, arm)
+        over.update({"rounds": plan.rounds, "population.members": 1})
+        pred = scn.with_overrides(over)
+        t = run_repetition(pred, "meanfield", 0, arm)
+        keep = [m.startswith("share/") or m == "behaviour/err_train" for m in t["metric"].to_pylist()]
+        tables.append(t.filter(pa.array(keep)))
+        tables.append(_implied(pred, t, arm, fallback))
+    return pa.concat_tables(tables)
+
+
+def _implied(pred, t: pa.Table, arm: str, fallback: dict[str, bool]) -> pa.Table:
+    """The probe rates the predicted shares imply (persona model, measured rho), every round,
+    and the settings it used (``prediction/<field>``) and its fallbacks, at round 0."""
+    from seedbed.backends.neural.fidelity import INDEX, mixture_rates, persona_params
+
+    params = persona_params(pred)
+    rows = Rows()
+    per_seed = [series(t, f"share/{n}", arm) for n in pred.names]
+    seed = next(iter(per_seed[0]))
+    rounds = per_seed[0][seed][0]
+    S = np.stack([p[seed][1] for p in per_seed], 1)
+    rates = np.array([mixture_rates(params, s, pred.prompts.rho) for s in S])
+    for metric, name in IMPLIED.items():
+        rows.add(arm, seed, rounds, 0, metric, rates[:, INDEX[name]])
+    r0 = np.zeros(1)
+    settings = {"prompts.rho": pred.prompts.rho, "update.eta": pred.update.eta, "update.kappa": pred.update.kappa,
+                "err_review": pred.strategies[0].review_err}
+    for field, v in settings.items():
+        rows.add(arm, seed, r0, 0, f"prediction/{field}", np.array([v]))
+    for metric, missing in fallback.items():
+        rows.add(arm, seed, r0, 0, f"prediction/fallback/{metric}", np.array([float(missing)]))
+    return rows.table()

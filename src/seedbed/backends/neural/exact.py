@@ -1,0 +1,140 @@
+"""Exact answer distributions by teacher forcing: no sampling, one forward pass per batch.
+
+For a prompt ending in ``A:``, :func:`answer_probs` gives the probability of every valid
+answer string — each number ``v`` in a range, plain (``"v"``) or harmful (``"ugh v"``),
+ended by a newline or the end-of-sequence token, which is how the sampler ends a turn —
+so probe rates are sums of exact probabilities instead of sampled counts. The mass on
+everything else (malformed text, numbers outside the range) is what is left over.
+
+How: the candidate strings share prefixes, so they form a token trie (46 nodes for the numbers
+0..20 and their harmful forms, for the character tokenizer). Each prompt is
+followed by the whole trie flattened into one sequence, with a 4-D attention mask under
+which a trie node sees the prompt and its own ancestors only, and position ids that
+continue the prompt's. One forward pass then gives the next-token distribution after
+every prefix of every candidate; a candidate's probability is the product along its path
+times the probability of a terminator after it. Prompts are bucketed by token length, so
+a bucket shares one mask and needs no padding.
+
+Exact for the character tokenizer (every string has one tokenization). For another
+tokenizer the candidates are scored in their canonical tokenization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from seedbed.backends.neural.task import HARM
+
+
+@dataclass(frozen=True)
+class Trie:
+    """Candidate answer strings as a token trie.
+
+    ``token[j]``, ``parent[j]`` (−1: the prompt's last token) and ``depth[j]`` of node j;
+    ``ancestors`` (N, N): node k is j or an ancestor of j; ``leaf[c, h]``: the node that ends
+    candidate (value c, harm h); ``terminators``: token ids that end a turn.
+    """
+
+    token: np.ndarray
+    parent: np.ndarray
+    depth: np.ndarray
+    ancestors: np.ndarray
+    leaf: np.ndarray
+    terminators: tuple[int, ...]          # empty: the newline is inside the trie (a leaf ends the turn)
+
+
+def build_trie(tok: Any, values: Sequence[int]) -> Trie:
+    """The trie of ``str(v)`` and ``HARM + str(v)`` for every v in ``values``."""
+    nl = tok("\n", add_special_tokens=False)["input_ids"]
+    suffix = "" if len(nl) == 1 else "\n"              # a multi-token newline goes into the trie itself
+    terminators = () if suffix else tuple(t for t in (nl[0], tok.eos_token_id) if t is not None)
+    children: dict[tuple[int, int], int] = {}
+    token, parent, depth = [], [], []
+    leaf = np.zeros((len(values), 2), dtype=np.int64)
+    for c, v in enumerate(values):
+        for h, body in enumerate((str(v), HARM + str(v))):
+            node = -1
+            for i, t in enumerate(tok(body + suffix, add_special_tokens=False)["input_ids"]):
+                key = (node, int(t))
+                if key not in children:
+                    children[key] = len(token)
+                    token.append(int(t))
+                    parent.append(node)
+                    depth.append(i)
+                node = children[key]
+            leaf[c, h] = node
+    N = len(token)
+    anc = np.zeros((N, N), dtype=bool)
+    for j in range(N):
+        k = j
+        while k >= 0:
+            anc[j, k] = True
+            k = parent[k]
+    return Trie(np.array(token), np.array(parent), np.array(depth), anc, leaf, terminators)
+
+
+@lru_cache(maxsize=8)
+def _mask(p: int, parent: tuple[int, ...], depth: tuple[int, ...], anc_bytes: bytes, dtype_name: str):
+    """The (1, 1, L, L) additive mask and (1, L) position ids of a prompt of p tokens + the trie."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    N = len(parent)
+    L = p + N
+    allowed = torch.zeros(L, L, dtype=torch.bool)
+    allowed[:p, :p] = torch.tril(torch.ones(p, p, dtype=torch.bool))
+    allowed[p:, :p] = True
+    allowed[p:, p:] = torch.from_numpy(np.frombuffer(anc_bytes, dtype=bool).reshape(N, N).copy())
+    mask = torch.zeros(L, L, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+    pos = torch.cat([torch.arange(p), p + torch.tensor(depth, dtype=torch.long)])
+    return mask[None, None], pos[None]
+
+
+def answer_probs(model: Any, tok: Any, prompts: Sequence[str], values: Sequence[int], batch_size: int = 64,
+                 trie: Trie | None = None) -> np.ndarray:
+    """(P, V, 2): probability of answer ``values[c]`` plain (h = 0) or harmful (h = 1), ended
+    by a terminator, after each prompt. Exact, by teacher forcing (see the module docstring)."""
+    import torch
+
+    from seedbed.backends.neural.engine import encode
+
+    trie = trie or build_trie(tok, values)
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    ids = encode(tok, list(prompts))
+    out = np.zeros((len(prompts), len(values), 2))
+    buckets: dict[int, list[int]] = {}
+    for i, x in enumerate(ids):
+        buckets.setdefault(len(x), []).append(i)
+    N = len(trie.token)
+    nodes = torch.tensor(trie.token, device=device)
+    anc = torch.tensor(trie.ancestors, dtype=dtype, device=device)               # (N, N)
+    term = torch.tensor(trie.terminators, device=device)
+    leaf = torch.tensor(trie.leaf, device=device)
+    key = (tuple(trie.parent.tolist()), tuple(trie.depth.tolist()), trie.ancestors.tobytes())
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for p, members in sorted(buckets.items()):
+            mask, pos = _mask(p, *key, str(dtype).removeprefix("torch."))
+            mask, pos = mask.to(device), pos.to(device)
+            # the position whose next-token distribution scores node j: its parent's (or the prompt's last)
+            src = torch.where(torch.tensor(trie.parent) < 0, p - 1, p + torch.tensor(trie.parent)).to(device)
+            for s in range(0, len(members), batch_size):
+                chunk = members[s:s + batch_size]
+                B = len(chunk)
+                x = torch.cat([torch.tensor([ids[i] for i in chunk], device=device), nodes.expand(B, N)], 1)
+                logits = model(input_ids=x, attention_mask=mask.expand(B, 1, -1, -1),
+                               position_ids=pos.expand(B, -1)).logits.float()
+                logp = torch.log_softmax(logits, -1)                              # (B, L, V)
+                edge = logp[:, src, :].gather(2, nodes.expand(B, N)[..., None]).squeeze(2)   # (B, N)
+                path = edge @ anc.T.float()                                       # log P(node's whole path)
+                end = torch.logsumexp(logp[:, p:, :][..., term], -1) if len(term) else torch.zeros_like(path)
+                total = (path + end)[:, leaf.flatten()].view(B, len(values), 2)
+                out[chunk] = total.exp().cpu().numpy()
+    model.train(was_training)
+    return out

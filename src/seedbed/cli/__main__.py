@@ -1,0 +1,3 @@
+from seedbed.cli import main
+
+main()

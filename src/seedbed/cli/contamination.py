@@ -1,0 +1,81 @@
+"""``seedbed contamination --model PATH``: the twin test and Min-K%++ on a checkpoint.
+
+The checkpoint is a model folder (seedbed's tiny model, a LoRA checkpoint, any local
+causal-LM folder such as SmolLM2-135M-Instruct) or a seedbed run folder (its latest
+``checkpoints/scenario-*/round-*``). The items are the built-in eval items (the Inspect
+tasks' addition problems, with the built-in twin generator) or the user's JSONL set from
+``--eval`` with a twin generator ``--twins module:function``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from seedbed.core.schema import ScenarioError
+from seedbed.backends.neural.leaktest.items import DEFAULT_ITEMS, DEFAULT_MAX_NUMBER, addition_items, addition_twin, read_eval_set, style_of, user_generator
+from seedbed.backends.neural.leaktest.twins import ALPHA, DEFAULT_TWINS, TwinResult, twin_test
+
+
+def resolve_model(path: str | Path) -> Path:
+    """The model folder of a model folder, a LoRA checkpoint or a run folder (its latest
+    scenario-arm round checkpoint); ScenarioError naming --model otherwise."""
+    p = Path(path)
+    if (p / "config.json").exists() or (p / "lora.json").exists():
+        return p
+    cks = sorted(q for q in (p / "checkpoints").glob("scenario-*/round-*") if (q / "model.safetensors").exists())
+    if cks:
+        return max(cks, key=lambda q: q.name)
+    raise ScenarioError(f"--model {path}: not a model folder (no config.json or lora.json) and no run folder with "
+                        "checkpoints/scenario-*/round-*")
+
+
+def model_check(model: Path, eval_paths: list[Path] | None = None, twins: str | None = None, k: int = DEFAULT_TWINS,
+                report: Path | None = None, seed: int = 0, alpha: float = ALPHA,
+                log: Callable[[str], None] = print) -> TwinResult:
+    """Run the twin test on ``model``, print it, and write ``report`` (JSON: the summary and one
+    row per item and twin) when given. Bad input raises ScenarioError before anything runs."""
+    import torch
+
+    from seedbed.backends.neural.model import load_folder
+
+    if k < 1:
+        raise ScenarioError(f"--n-twins = {k}: must be at least 1")
+    if eval_paths and twins is None:
+        raise ScenarioError("--model with --eval needs --twins module:function (a generator of fresh items like "
+                            "yours); without --eval the built-in items and their generator are used")
+    items = [x for p in eval_paths for x in read_eval_set(p)] if eval_paths else None
+    gen = user_generator(twins) if twins is not None else addition_twin
+    if len(items or [0, 0]) < 2:
+        raise ScenarioError("--eval: the twin test needs at least 2 items")
+    if report is not None:
+        from seedbed.results.folders import check_writable
+        if report.is_dir():
+            raise ScenarioError(f"--twin-report {report}: is a folder; give a file name")
+        check_writable(report.parent, "--twin-report")
+    folder = resolve_model(model)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    t0 = time.perf_counter()
+    m, tok = load_folder(folder)
+    style = style_of(tok)
+    if items is None:
+        items = addition_items(DEFAULT_ITEMS, seed, DEFAULT_MAX_NUMBER, style)
+    log(f"loaded {folder} in {time.perf_counter() - t0:.1f} s; scoring {len(items)} items and {k} twins each")
+    res = twin_test(m, tok, items, gen, k=k, seed=seed, style=style, alpha=alpha, name=str(folder))
+    for line in res.lines():
+        log(line)
+    if report is not None:
+        from seedbed.results.writing import write_text
+        write_text(report, json.dumps({**res.summary(), "rows": res.rows}, indent=1, default=_jsonable) + "\n")
+        log(f"twin-test report (summary and one row per item and twin): {report}")
+    return res
+
+
+def _jsonable(x: Any) -> Any:
+    import numpy as np
+
+    if isinstance(x, np.generic):
+        return x.item()
+    return str(x)
