@@ -24,7 +24,7 @@ from seedbed.backends.runner import RunPlan, execute, plan_run
 from seedbed.results.verdict import Verdict, judge_verdict
 
 DATA_FILES = ["metrics.parquet", "lineage.jsonl", "scenario.toml", "conditions.parquet", "start_dependence.json",
-              "prediction.parquet"]
+              "prediction.parquet", "coupling.json"]
 STATES_SAMPLES = 128     # quasi-random starting mixtures behind a run's basin shares
 KindProgress = Callable[[str, int, "dict[str, float] | None"], None]
 
@@ -87,7 +87,8 @@ def _execute(plan: RunPlan, out: Path | None, progress: KindProgress | None, rep
     try:
         rows = None if sink is None else TrackedRows(sink=sink)
         table = execute(plan, out, lineage, cb, rows)
-        verdict = judge_verdict(scenario, plan.control, table, exact=not plan.stochastic)
+        verdict = judge_verdict(scenario, plan.control, table, exact=not plan.stochastic,
+                                primary="seeding" if plan.backend == "neural" else "share")
         result = RunResult(scenario, plan.control, plan.backend, plan.seeds, table, verdict, lineage.events, out,
                            plan.executor, plan.rounds)
         if out is not None:
@@ -129,6 +130,8 @@ def write_run(result: RunResult, plan: RunPlan, seconds: float, report: bool = T
     if result.backend == "neural":
         from seedbed.analyses.prediction import meanfield_prediction
         rundir.write_table(out / "prediction.parquet", meanfield_prediction(plan, result.metrics))
+        from seedbed.analyses.coupling import coupling_report
+        rundir.write_json(out / "coupling.json", coupling_report(result.scenario, result.metrics, result.scenario.seed))
     rundir.write_json(out / "timing.json", {"seconds": round(seconds, 3)})
     # written last: a folder with a manifest is a complete run, and these hashes prove it
     manifest["files"] = file_hashes(out, DATA_FILES)

@@ -50,9 +50,11 @@ def write_report(run_dir: str | Path) -> Path:
         L += [scn["description"].strip(), ""]
     L += _fidelity_section(run_dir)              # a neural run: is the instrument faithful? before any number
     verdict = Verdict(**{k: x for k, x in v.items() if k != "selects"})
+    quantity = ("the deployment first-turn error (the seeding rate, exact on the held-out probes)"
+                if v.get("primary") == "seeding" else f"{verdict.seeder}'s final share")
     L += ["## Verdict", "", f"**{verdict.headline}**", "", verdict.detail, "",
-          f"The threshold: a difference in {verdict.seeder}'s final share above {verdict.margin} is called an effect "
-          "(two points of share: below what matters for a policy's behaviour, above the exact model's rounding). "
+          f"The threshold: a difference in {quantity} above {verdict.margin} is called an effect "
+          "(two points: below what matters for a policy's behaviour, above the exact model's rounding). "
           "A sampled run needs at least 3 seeds and an interval entirely on one side of the threshold; otherwise "
           "the verdict is inconclusive. Intervals are 95% Student-t intervals over seeds (exact quantiles), "
           "truncated to the range the quantity can take.", "",
@@ -60,6 +62,7 @@ def write_report(run_dir: str | Path) -> Path:
           + (" (members as Ray Tune PBT trials)" if man.get("executor") == "ray" else "")
           + f"; numbers: {basis}. Control: same scenario with "
           f"`{json.dumps(scn['control']['set'])}` ({man['control_label']}).", ""]
+    L += _coupling_section(run_dir)
 
     L += ["## Shares", "", "| strategy | initial | final (scenario) | final (control) | kept in round 1 (scenario) | kept in round 1 (control) |",
           "|---|---|---|---|---|---|"]
@@ -219,6 +222,44 @@ def _fidelity_section(run_dir: Path) -> list[str]:
           f"one) (≥ {FIDELITY_LIMITS['discrimination']}: {ok(fid['discrimination'] < FIDELITY_LIMITS['discrimination'])})",
           f"- persistence rho **{rho}**, measured directly (1: the reviewer continues the writer, as in the corpus) "
           f"(≥ {FIDELITY_LIMITS['rho']}: {ok(fid['rho'] is None or fid['rho'] < FIDELITY_LIMITS['rho'])})", ""]
+    return L
+
+
+def _coupling_section(run_dir: Path) -> list[str]:
+    """coupling.json: how far training the last turn moves the untrained first turn, and what
+    it means for the verdict."""
+    f = run_dir / "coupling.json"
+    if not f.exists():
+        return []
+    c = json.loads(f.read_text())
+    ci = lambda x: "n/a" if not x or x[0] is None else (  # noqa: E731
+        f"{x[0]:+.3f}" + ("" if x[1] is None else f" [{x[1]:+.3f}, {x[2]:+.3f}]"))
+    L = ["## Coupling: does training the corrections move the first turn?", "",
+         "The pipeline trains the last turn only, so first-turn seeding can rise only as far as the network ties "
+         "its first answer to the corrections it is trained on. A persona mixture does (coupling 1: more fixing "
+         "means more of the persona that also errs at turn 1); a network need not. Coupling c = the measured "
+         "slope of first-turn error on the fix rate / the persona mixture's slope; 95% t intervals over seeds.", ""]
+    iso = c.get("isolated")
+    if iso:
+        L += [f"Isolated test on the base: fine-tune on {iso['set_size']} correction turns only (loss on the review "
+              f"turn), steps {', '.join(map(str, iso['steps'][1:]))}; persona slope {iso['persona_slope']:+.3f}.", "",
+              "| arm | seeds | fix shift (last step) | first-turn error shift | false-fix shift | coupling c | reading |",
+              "|---|---|---|---|---|---|---|"]
+        for a in iso["arms"]:
+            last = a["rows"][-1] if a["rows"] else {}
+            L.append(f"| {a['arm']} | {a['seeds']} | {ci(last.get('d_fix'))} | {ci(last.get('d_first_error'))} | "
+                     f"{ci(last.get('d_false_fix'))} | {ci(a.get('coupling'))} | "
+                     f"{c['reading'].get('isolated/' + a['arm'], '')} |")
+        L.append("")
+    L += ["In this run (round 0 to the last round, per seed):", "",
+          "| arm | seeds | fix shift | first-turn error shift | persona's shift at that fix shift | coupling c |",
+          "|---|---|---|---|---|---|"]
+    for arm, d in c.get("in_pipeline", {}).items():
+        L.append(f"| {arm} | {d.get('seeds', 0)} | {ci(d.get('d_fix'))} | {ci(d.get('d_first_error'))} | "
+                 f"{ci(d.get('d_first_error_persona'))} | {ci(d.get('coupling'))} |")
+    L += ["", "Where an arm also trains first turns directly (fresh prompts, whose answer is the last turn), its "
+          "first-turn shift holds that training too: the control's fresh prompts lower first-turn error by "
+          "training right answers, which the scenario's self-written prefixes do not.", ""]
     return L
 
 
