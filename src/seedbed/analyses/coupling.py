@@ -58,5 +58,24 @@ def coupling_report(scn: Any, table: Any, root_seed: int, isolated: bool = True)
     return out
 
 
+def isolated_arm(scn: Any) -> str:
+    """The isolated test's arm that matches a run: rehearsal when it rehearses
+    (``neural.replay`` + ``update.kappa`` > 0), the instruction when it inoculates."""
+    rehearse = scn.neural.replay + scn.update.kappa > 0
+    inoculate = bool(scn.neural.inoculation)
+    return {(False, False): "plain", (True, False): "rehearsal", (False, True): "inoculation",
+            (True, True): "rehearsal+inoculation"}[(rehearse, inoculate)]
+
+
+def run_coupling(scn: Any, report: dict[str, Any]) -> float | None:
+    """The coupling c of the isolated arm that matches the run (None when not measured)."""
+    iso = report.get("isolated")
+    if not iso:
+        return None
+    arm = next((a for a in iso["arms"] if a["arm"] == isolated_arm(scn)), None)
+    c = None if arm is None else (arm.get("coupling") or [None])[0]
+    return None if c is None else float(c)
+
+
 def _fmt(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:.2f}"

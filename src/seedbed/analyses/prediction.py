@@ -20,6 +20,19 @@ Besides the mean-field's own rows, the prediction holds the probe rates its shar
 model of :mod:`seedbed.backends.neural.fidelity` at the predicted shares and the measured rho), so
 the report can say in which behaviour and from which round measurement and prediction part.
 
+**When traits decouple** (``coupled/err_deploy``): the persona model ties first-turn error to
+the corrections (coupling 1). A network need not (:mod:`seedbed.analyses.coupling` measures
+the coupling c on the run's base). The coupled prediction of the seeding rate splits the
+persona model's change of first-turn error by what was trained: the share of prompts with no
+earlier turn, f = (1 − phi)(1 − m0 − c0), trains first turns directly and moves them as
+predicted; the rest trains review turns, which move the first turn by c times the persona
+change:
+
+    err_c(t) = clip(err(0) + [f + (1 − f) c] · (err_p(t) − err_p(0)), 0, 1)
+
+At c = 1 it is the persona model's prediction exactly. The persona model stays the default
+reading; the coupled row is the one to read where the run's coupling is not persona-like.
+
 Computed when a neural run finishes and stored as its own table (prediction.parquet, the
 tidy schema of metrics.parquet with arms 'scenario' and 'control').
 """
@@ -71,8 +84,21 @@ def prediction_settings(scn, measured: pa.Table, arm: str) -> tuple[dict, dict[s
     return over, fallback
 
 
-def meanfield_prediction(plan: RunPlan, measured: pa.Table) -> pa.Table:
-    """Tidy rows of the like-for-like mean-field prediction for both arms of a neural run."""
+def direct_share(scn) -> float:
+    """The share of a round's prompts with no earlier turn (their answer, the first turn, is trained)."""
+    p = scn.prompts
+    return float((1 - p.phi) * (1 - p.m0 - p.c0))
+
+
+def coupled(err_persona: np.ndarray, err0: float, direct: float, c: float) -> np.ndarray:
+    """The seeding rate when the untrained first turn follows review training by c (module docstring)."""
+    e = np.asarray(err_persona, float)
+    return np.clip(err0 + (direct + (1 - direct) * c) * (e - e[0]), 0.0, 1.0)
+
+
+def meanfield_prediction(plan: RunPlan, measured: pa.Table, coupling: float | None = None) -> pa.Table:
+    """Tidy rows of the like-for-like mean-field prediction for both arms of a neural run;
+    with ``coupling`` (the base's measured c) also the coupled seeding rate."""
     tables = []
     for arm, scn in plan.arms:
         over, fallback = prediction_settings(scn, measured, arm)
@@ -81,8 +107,23 @@ def meanfield_prediction(plan: RunPlan, measured: pa.Table) -> pa.Table:
         t = run_repetition(pred, "meanfield", 0, arm)
         keep = [m.startswith("share/") or m == "behaviour/err_train" for m in t["metric"].to_pylist()]
         tables.append(t.filter(pa.array(keep)))
-        tables.append(_implied(pred, t, arm, fallback))
+        implied = _implied(pred, t, arm, fallback)
+        tables.append(implied)
+        if coupling is not None and np.isfinite(coupling):
+            tables.append(_coupled(scn, implied, measured, arm, float(coupling)))
     return pa.concat_tables(tables)
+
+
+def _coupled(scn, implied: pa.Table, measured: pa.Table, arm: str, c: float) -> pa.Table:
+    """``coupled/err_deploy`` per round, anchored at the measured round-0 seeding rate, and
+    the coupling it used (``prediction/coupling``, round 0)."""
+    rows = Rows()
+    (seed, (rounds, err_p)), = series(implied, "behaviour/err_deploy", arm).items()
+    start = [v[0] for r, v in series(measured, "behaviour/err_deploy", arm).values() if r[0] == 0]
+    err0 = float(np.mean(start)) if start else float(err_p[0])
+    rows.add(arm, seed, rounds, 0, "coupled/err_deploy", coupled(err_p, err0, direct_share(scn), c))
+    rows.add(arm, seed, np.zeros(1), 0, "prediction/coupling", np.array([c]))
+    return rows.table()
 
 
 def _implied(pred, t: pa.Table, arm: str, fallback: dict[str, bool]) -> pa.Table:

@@ -128,10 +128,12 @@ def write_run(result: RunResult, plan: RunPlan, seconds: float, report: bool = T
         from seedbed.analyses.dynamics import start_dependence
         rundir.write_json(out / "start_dependence.json", start_dependence(result.scenario, samples=STATES_SAMPLES))
     if result.backend == "neural":
+        from seedbed.analyses.coupling import coupling_report, run_coupling
         from seedbed.analyses.prediction import meanfield_prediction
-        rundir.write_table(out / "prediction.parquet", meanfield_prediction(plan, result.metrics))
-        from seedbed.analyses.coupling import coupling_report
-        rundir.write_json(out / "coupling.json", coupling_report(result.scenario, result.metrics, result.scenario.seed))
+        coupling = coupling_report(result.scenario, result.metrics, result.scenario.seed)
+        rundir.write_json(out / "coupling.json", coupling)
+        rundir.write_table(out / "prediction.parquet",
+                           meanfield_prediction(plan, result.metrics, run_coupling(result.scenario, coupling)))
     rundir.write_json(out / "timing.json", {"seconds": round(seconds, 3)})
     # written last: a folder with a manifest is a complete run, and these hashes prove it
     manifest["files"] = file_hashes(out, DATA_FILES)

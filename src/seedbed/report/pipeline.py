@@ -160,9 +160,11 @@ PROBES = [("behaviour/err_deploy", "first-turn error (seeding)"), ("probe/fix_ra
           ("probe/share_fit_rmse", "share fit RMS error")]
 # the base model must meet these to count as a faithful instrument (seedbed.backends.neural.fidelity)
 FIDELITY_LIMITS = {"mae": 0.04, "discrimination": 0.6, "rho": 0.8}
-# behaviours compared with the like-for-like mean-field prediction: (metric, label)
-COMPARED = [("behaviour/err_deploy", "first-turn error"), ("probe/fix_rate", "true corrections"),
-            ("probe/false_fix_rate", "false corrections")]
+# behaviours compared with the like-for-like mean-field prediction: (measured metric, label, predicted metric)
+COMPARED = [("behaviour/err_deploy", "first-turn error", "behaviour/err_deploy"),
+            ("behaviour/err_deploy", "first-turn error (coupled prediction)", "coupled/err_deploy"),
+            ("probe/fix_rate", "true corrections", "probe/fix_rate"),
+            ("probe/false_fix_rate", "false corrections", "probe/false_fix_rate")]
 PART_TOL = 0.05          # measurement and prediction 'part' where they differ by more (and by more than the interval)
 
 
@@ -343,8 +345,8 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
           "|---|---|---|---|---|---|"]
     parted = []
     for arm in ("scenario", "control"):
-        for metric, label in [(f"share/{seeder}", f"{seeder}'s share")] + COMPARED:
-            meas, pred = _mean_by_round(table, metric, arm), _mean_by_round(prediction, metric, arm)
+        for metric, label, predicted in [(f"share/{seeder}", f"{seeder}'s share", f"share/{seeder}")] + COMPARED:
+            meas, pred = _mean_by_round(table, metric, arm), _mean_by_round(prediction, predicted, arm)
             if meas is None or pred is None:
                 continue
             rounds, m, half = meas
@@ -354,8 +356,8 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
             if not len(rounds):
                 continue
             p = np.array([pr[r] for r in rounds])
-            if rounds[0] == 0:                    # anchored at the measured start (the persona fit's misfit of the base)
-                p = p - p[0] + m[0]
+            if rounds[0] == 0:                    # anchored at the measured start (the persona fit's misfit of the base),
+                p = np.clip(p - p[0] + m[0], 0.0, 1.0)   # and still a rate: never outside [0, 1]
             gap = m - p
             tol = np.maximum(PART_TOL, np.nan_to_num(half, nan=0.0))
             part = np.flatnonzero(np.abs(gap) > tol)

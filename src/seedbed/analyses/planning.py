@@ -1,0 +1,128 @@
+"""A run's design, planned before it runs: from a pilot run's per-seed spread and the
+like-for-like prediction of the effect, the seeds and rounds a conclusive verdict needs
+(:mod:`.power` does the statistics; this module reads runs).
+
+The planned quantity is the verdict's own (:func:`seedbed.results.verdict.judge_verdict`):
+the seeder's share on the agent backend, the deployment seeding rate
+(``behaviour/err_deploy``) on the neural backend. Per round r of the pilot:
+
+* **spread**: the sd over seeds of the paired difference scenario − control at round r;
+* **predicted effect**: scenario − control at round r of the exact mean-field run of the
+  same scenario (agent), or of the like-for-like prediction written with a neural run
+  (``prediction.parquet``: the persona model fed the run's measured start, persistence,
+  step and anchor). Where the prediction is missing the pilot's own mean difference stands
+  in, and the plan says so (a plan on a pilot's estimate inherits its noise).
+
+Pilots are short: a spread measured over 3 seeds is itself uncertain, so by default the
+plan uses the sd's one-sided 80% upper confidence bound (:func:`.power.pilot_sd`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from seedbed.analyses.power import Plan, achieved_power, pilot_sd, plan_rounds
+from seedbed.results.metrics import series
+from seedbed.results.verdict import SEEDING
+
+
+def verdict_metric(backend: str, seeder: str) -> str:
+    """The quantity a backend's verdict decides on."""
+    return SEEDING if backend == "neural" else f"share/{seeder}"
+
+
+def paired_differences(table: pa.Table, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rounds (R,), differences (seeds, R)): scenario − control per seed and round, over the
+    rounds and seeds both arms have."""
+    a, b = series(table, metric, "scenario"), series(table, metric, "control")
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return np.zeros(0), np.zeros((0, 0))
+    R = min(min(len(a[s][1]) for s in seeds), min(len(b[s][1]) for s in seeds))
+    rounds = a[seeds[0]][0][:R]
+    return rounds, np.array([a[s][1][:R] - b[s][1][:R] for s in seeds])
+
+
+def predicted_trajectory(pilot: Path, metric: str, backend: str, scn: Any) -> tuple[np.ndarray | None, str]:
+    """The predicted effect per round (index = round) and where it comes from."""
+    if backend == "neural":
+        f = pilot / "prediction.parquet"
+        if not f.exists():
+            return None, "no prediction in the pilot"
+        from seedbed.results.writing import read_table
+        pred = read_table(f)
+        if metric == SEEDING and "coupled/err_deploy" in set(pred["metric"].to_pylist()):
+            r, d = paired_differences(pred, "coupled/err_deploy")
+            c = [v for _, (_, v) in series(pred, "prediction/coupling", "scenario").items()]
+            return d.mean(0), (f"the like-for-like prediction with the base's measured coupling "
+                               f"c = {c[0][0]:.2f} (coupled/err_deploy)" if c else "the coupled prediction")
+        r, d = paired_differences(pred, metric)
+        return (d.mean(0), "the like-for-like mean-field prediction (persona model, coupling 1)") if d.size else \
+            (None, "no prediction of that quantity")
+    from seedbed.backends.runner import run_repetition
+    rows = [run_repetition(arm_scn, "meanfield", 0, arm) for arm, arm_scn in
+            (("scenario", scn), ("control", scn.control_scenario()))]
+    r, d = paired_differences(pa.concat_tables(rows), metric)
+    return d.mean(0), "the exact mean-field run of the same scenario"
+
+
+def plan_from_pilot(pilot: Path, goal: float = 0.8, upper: float | None = 0.8, max_rounds: int | None = None,
+                    use: str = "predicted") -> dict[str, Any]:
+    """plan.json from a finished pilot run folder: the seeds and rounds for ``goal`` power,
+    with everything it rests on. ``use``: 'predicted' (the prediction's effect; the pilot's own
+    where there is none) or 'pilot' (the pilot's observed effect)."""
+    from seedbed.core.config import Scenario
+    from seedbed.results.folders import verify
+    from seedbed.results.writing import read_table
+
+    man = verify(pilot)
+    scn = Scenario.model_validate(man["scenario"])
+    backend = man["backend"]
+    metric = verdict_metric(backend, scn.seeder)
+    table = read_table(pilot / "metrics.parquet")
+    rounds, d = paired_differences(table, metric)
+    if d.shape[0] < 2:
+        from seedbed.core.schema import ScenarioError
+        raise ScenarioError(f"{pilot}: a pilot needs at least 2 seeds per arm for a spread (it has {d.shape[0]})")
+    sds = np.array([pilot_sd(d[:, j], upper) if np.ptp(d[:, j]) > 0 else 0.0 for j in range(d.shape[1])])
+    observed = d.mean(0)
+    traj, source = (None, "") if use == "pilot" else predicted_trajectory(pilot, metric, backend, scn)
+    if traj is None or len(traj) < len(rounds):
+        source = "the pilot's own mean difference (no prediction" + (f": {source})" if source else ")")
+        traj = observed
+    traj = traj[:len(rounds)]
+    first = 1 if rounds[0] == 0 else 0                 # round 0 (the base) is the same in both arms
+    R = len(rounds) if max_rounds is None else min(len(rounds), max_rounds + first)
+    plan = plan_rounds(traj[first:R], sds[first:R], goal=goal)
+    plan.notes.append(f"predicted effect from {source}")
+    plan.notes.append(f"spread: sd over {d.shape[0]} pilot seeds of the paired difference"
+                      + (f", its {upper:.0%} upper confidence bound" if upper else ""))
+    return {"pilot": str(pilot), "backend": backend, "metric": metric, "plan": json.loads(plan.to_json()),
+            "per_round": [{"round": int(r), "predicted_effect": float(p), "pilot_effect": float(o),
+                           "pilot_sd": float(s)} for r, p, o, s in zip(rounds, traj, observed, sds)],
+            "pilot_seeds": int(d.shape[0])}
+
+
+def achieved(run_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The power a finished run had: post-hoc, at the planned effect (plan.json beside it, or
+    ``planned``) with the run's own spread at its last round."""
+    from seedbed.core.config import Scenario
+    from seedbed.results.folders import verify
+    from seedbed.results.writing import read_table
+
+    man = verify(run_dir)
+    scn = Scenario.model_validate(man["scenario"])
+    metric = verdict_metric(man["backend"], scn.seeder)
+    _, d = paired_differences(read_table(run_dir / "metrics.parquet"), metric)
+    if planned is None and (run_dir / "plan.json").exists():
+        planned = json.loads((run_dir / "plan.json").read_text())
+    effect = None if planned is None else planned["plan"]["predicted_effect"]
+    return achieved_power(d[:, -1], effect) if d.size else {"n": 0}
+
+
+__all__ = ["Plan", "achieved", "paired_differences", "plan_from_pilot", "predicted_trajectory", "verdict_metric"]

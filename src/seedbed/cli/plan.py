@@ -1,0 +1,76 @@
+"""``seedbed plan``: the seeds and rounds a conclusive verdict needs, before the run.
+
+A plain function with typer annotations; the CLI registers it. It runs a short pilot (or
+reads one given with ``--pilot``), then prints and writes the plan
+(:func:`seedbed.analyses.planning.plan_from_pilot`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from seedbed.core.schema import ScenarioError
+
+
+def plan_command(
+    scenario: str = typer.Argument(..., help="Preset name (see `seedbed list`) or path to a TOML file."),
+    backend: str = typer.Option("neural", "--backend", "-b", help="agent or neural (sampled backends)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
+    pilot: Optional[Path] = typer.Option(None, "--pilot", help="A finished run folder to use as the pilot "
+                                                               "(default: run one into OUT/pilot)."),
+    pilot_seeds: int = typer.Option(3, "--pilot-seeds", min=2, help="Seeds per arm of the pilot run."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for plan.json and the pilot "
+                                                                "(default runs/<name>/plan)."),
+    power: float = typer.Option(0.8, "--power", min=0.5, max=0.99, help="Power the plan aims for."),
+    use: str = typer.Option("predicted", "--use", help="predicted (the prediction's effect) or pilot "
+                                                       "(the pilot's observed effect)."),
+    json_out: bool = typer.Option(False, "--json", help="Print plan.json only."),
+) -> None:
+    """Plan a conclusive experiment: seeds per arm and rounds for the chosen power at the 0.02 threshold.
+
+    The predicted effect comes from the like-for-like prediction (neural) or the exact
+    mean-field run (agent); the per-seed spread from a pilot run (its sd's 80% upper
+    confidence bound). The power is exact for the verdict's paired t rule (noncentral t).
+
+    Example:
+
+        seedbed plan seed --backend neural --pilot-seeds 3 --out runs/seed-plan
+    """
+    from seedbed.analyses.planning import plan_from_pilot
+    from seedbed.core.config import load_scenario
+
+    if backend not in ("agent", "neural"):
+        raise ScenarioError(f"--backend {backend!r}: plan a sampled backend (agent or neural); an exact run needs "
+                            "no seeds")
+    if use not in ("predicted", "pilot"):
+        raise ScenarioError(f"--use {use!r}: predicted or pilot")
+    scn = load_scenario(scenario, set_ or [])
+    folder = Path(out) if out is not None else Path("runs") / scn.name / "plan"
+    if pilot is None:
+        import seedbed
+
+        pilot = folder / "pilot"
+        if not json_out:
+            typer.echo(f"pilot: {pilot_seeds} seeds per arm on {backend} into {pilot}")
+        seedbed.run(scn, backend=backend, seeds=pilot_seeds, out=pilot, resume=(pilot / "manifest.json").exists())
+    plan = plan_from_pilot(Path(pilot), goal=power, use=use)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    if json_out:
+        typer.echo(json.dumps(plan, indent=2))
+        return
+    from seedbed.analyses.power import Plan
+
+    typer.echo(f"quantity: {plan['metric']} (scenario − control), pilot {plan['pilot']} ({plan['pilot_seeds']} seeds)")
+    for line in Plan(**plan["plan"]).lines():
+        typer.echo(line)
+    p = plan["plan"]
+    if p["seeds"] is not None:
+        typer.echo(f"run it: seedbed run {scenario} --backend {backend} --seeds {p['seeds']}"
+                   + (f" --set {'neural.rounds' if backend == 'neural' else 'rounds'}={p['rounds']}" if p["rounds"] else "")
+                   + "".join(f" --set {s}" for s in (set_ or [])))
+    typer.echo(f"written: {folder / 'plan.json'}")

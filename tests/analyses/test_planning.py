@@ -1,0 +1,65 @@
+"""The plan against the backend it plans for: its stated power matches the fraction of
+simulated agent experiments that end conclusive, and a plan is read from a pilot run folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seedbed.analyses.power import make_plan
+from seedbed.backends.runner import run_repetition
+from seedbed.core.config import load_scenario
+from seedbed.results.metrics import SIGNED_UNIT, final_values, mean_ci
+from seedbed.results.verdict import decide
+
+# a short agent design whose effect is small next to its spread, so that the plan needs ~18
+# seeds and its power is a real number, not 1; at 400 conversations the agent's mean effect
+# (0.044 ± 0.003 over 150 seeds) is the mean-field's (0.046), so the prediction is fair
+NOISY = {"agent.conversations": 400, "rounds": 2, "agent.probes": 0}
+FEW = {"agent.conversations": 100, "rounds": 4, "agent.probes": 0}
+
+
+def _final_b(scn, seeds, arm):
+    return np.array([final_values(run_repetition(scn, "agent", int(s), arm), "share/B", arm)[0] for s in seeds])
+
+
+def test_stated_power_matches_200_simulated_agent_experiments():
+    scn = load_scenario("seed", NOISY)
+    ctl = scn.control_scenario()
+    predicted = (final_values(run_repetition(scn, "meanfield", 0, "scenario"), "share/B", "scenario")[0]
+                 - final_values(run_repetition(ctl, "meanfield", 0, "control"), "share/B", "control")[0])
+    pool = np.random.SeedSequence(2026).generate_state(150 + 200 * 40) % 2**31
+    pilot = pool[:150]
+    sd = float(np.std(_final_b(scn, pilot, "scenario") - _final_b(ctl, pilot, "control"), ddof=1))
+    plan = make_plan(predicted, sd)
+    assert plan.seeds is not None and 5 <= plan.seeds <= 40 and 0.8 <= plan.power < 0.95
+    conclusive = 0
+    for e in range(200):                                  # each experiment: fresh seeds, both arms
+        seeds = pool[150 + 40 * e: 150 + 40 * e + plan.seeds]
+        d = _final_b(scn, seeds, "scenario") - _final_b(ctl, seeds, "control")
+        conclusive += decide(mean_ci(d, bounds=SIGNED_UNIT), len(d), exact=False)[0] != "inconclusive"
+    assert abs(conclusive / 200 - plan.power) <= 0.07, (conclusive / 200, plan.power, plan.seeds)
+
+
+def test_a_plan_from_a_pilot_run_folder(tmp_path):
+    import seedbed
+    from seedbed.analyses.planning import achieved, plan_from_pilot
+
+    scn = load_scenario("seed", FEW)
+    seedbed.run(scn, backend="agent", seeds=4, out=tmp_path / "pilot")
+    p = plan_from_pilot(tmp_path / "pilot")
+    assert p["metric"] == "share/B" and p["pilot_seeds"] == 4
+    assert p["per_round"][0]["pilot_sd"] == 0.0 and all(r["pilot_sd"] >= 0 for r in p["per_round"])
+    assert "exact mean-field run" in " ".join(p["plan"]["notes"])
+    assert p["plan"]["seeds"] >= 3 and 1 <= p["plan"]["rounds"] <= 4
+    a = achieved(tmp_path / "pilot", p)
+    assert a["n"] == 4 and 0 <= a["power_at_planned_effect"] <= 1
+
+
+def test_plan_refuses_an_exact_backend():
+    from typer.testing import CliRunner
+
+    from seedbed.cli import app
+
+    r = CliRunner().invoke(app, ["plan", "seed", "--backend", "meanfield"])
+    assert r.exit_code == 2 and "sampled backend" in r.output
