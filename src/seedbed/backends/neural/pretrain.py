@@ -55,6 +55,9 @@ if TYPE_CHECKING:
     from seedbed.backends import Repetition
 
 Log = Callable[[str], None]
+# the default base (seed preset, default [neural] settings, root seed 0), built by this code and
+# shipped so a first run needs no pre-training; a slow test rebuilds it and compares
+SHIPPED = Path(__file__).resolve().parent / "shipped"
 TASK_SEED = 0           # the task (which questions are held out as probes) is fixed, the same for every seed
 REHEARSAL_SIZE = 5000   # pre-training conversations kept for rehearsal during fine-tuning
 EMA_DECAY = 0.995       # the saved base: an exponential moving average of the weights
@@ -99,10 +102,26 @@ def base_model(scn: Scenario, root_seed: int | None = None, log: Log | None = No
             raise ScenarioError(f"neural.model = {str(p)!r}: not a local model folder (no config.json)")
         return p
     root = scn.seed if root_seed is None else root_seed
-    path = cache_dir() / f"base-{base_key(scn, root)}"
+    name = f"base-{base_key(scn, root)}"
+    path = cache_dir() / name
+    if not (path / "config.json").exists() and (SHIPPED / name / "config.json").exists():
+        return SHIPPED / name                      # the default base, shipped with seedbed (read only)
     if not (path / "config.json").exists():
+        log = log or _progress
+        n = scn.neural
+        rule = {"fidelity": f"every behaviour rate within {n.fidelity_tol} of the corpus's",
+                "greedy": f"greedy accuracy ≥ {n.competence}", "steps": "the step count"}[n.stop]
+        log(f"pre-training the base model once (cached in {path}): stops at {rule}, checked every "
+            f"{n.check_every} steps, at most {n.pretrain_steps} steps")
         pretrain(scn, root, path, log)
     return path
+
+
+def _progress(line: str) -> None:
+    """Pre-training progress on stderr (a run's live table shows rounds only)."""
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 def fast_activation(model: Any) -> Any:
@@ -163,7 +182,8 @@ def pretrain(scn: Scenario, root_seed: int, path: Path, log: Log | None = None) 
         model.train()
         state["checks"].append({"step": step + 1, "loss": round(loss, 5), **record})
         if log:
-            log(f"pre-training step {step + 1}: loss {loss:.3f}, {what}")
+            log(f"pre-training step {step + 1}/{n.pretrain_steps}: loss {loss:.3f}, {what}"
+                + (f" (stops at ≤ {n.fidelity_tol})" if n.stop == "fidelity" else ""))
         if done:
             state["stopped_by"] = n.stop
         return done
