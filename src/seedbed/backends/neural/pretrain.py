@@ -85,11 +85,21 @@ def base_key(scn: Scenario, root_seed: int) -> str:
     corpus), the task, the model shape, the pre-training settings and the root seed."""
     n = scn.neural
     rule = {"fidelity": [n.fidelity_tol, n.check_every], "greedy": [n.competence, n.check_every], "steps": []}[n.stop]
-    spec = {"strategies": [s.model_dump() for s in scn.strategies], "shares": scn.shares,
+    spec = {"strategies": [_corpus_fields(s) for s in scn.strategies], "shares": scn.shares,
             "task": [n.max_number, n.probe_size], "model": [n.d_model, n.n_layer, n.n_head],
             "pretrain": [n.corpus_size, n.pretrain_steps, n.pretrain_batch, n.pretrain_lr],
             "stop": [n.stop, *rule], "ema": EMA_DECAY, "root_seed": int(root_seed), "v": 4}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _corpus_fields(s: Any) -> dict[str, Any]:
+    """A strategy as the key sees it: a deployment or review error rate equal to ``err`` is the
+    default spelled out, the same corpus, so it keys as the default (None)."""
+    d = s.model_dump()
+    for f in ("err_deploy", "err_review"):
+        if d[f] is not None and d[f] == d["err"]:
+            d[f] = None
+    return d
 
 
 def base_model(scn: Scenario, root_seed: int | None = None, log: Log | None = None) -> Path:
