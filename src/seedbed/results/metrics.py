@@ -23,15 +23,41 @@ SCHEMA = pa.schema([
 ])
 
 
+# metrics that may be NaN: "not measured this round" (a probe with nothing to measure, a
+# leak test not due); every other row must be a finite number
+MAY_BE_MISSING = ("probe/", "leak/", "prediction/", "coupled/")
+# where a value that overflowed most likely came from, by metric prefix
+SCALES = {"reward/": "the judge's reward scales (judge.base, judge.bonus, judge.pen_*)",
+          "kept/": "the selection's scale (selection.temperature, or the judge's reward scales)",
+          "keep/": "the selection's scale (selection.temperature, or the judge's reward scales)"}
+
+
+def check_finite(metric: str, values: np.ndarray, arm: str, seed: int, rounds: np.ndarray) -> None:
+    """A user error naming the metric, where and the likely field, for a row that is not a
+    finite number (NaN allowed only for the metrics of ``MAY_BE_MISSING``): a run stops
+    before it writes such a row."""
+    bad = np.isinf(values) if metric.startswith(MAY_BE_MISSING) else ~np.isfinite(values)
+    if not bad.any():
+        return
+    from seedbed.core.schema import ScenarioError
+
+    i = int(np.flatnonzero(bad)[0])
+    where = next((v for k, v in SCALES.items() if metric.startswith(k)), "a field whose scale is too large")
+    raise ScenarioError(f"metric {metric!r} = {values[i]} ({arm} arm, seed {seed}, round {int(rounds[i])}) is not a "
+                        f"finite number: a value overflowed; lower {where}")
+
+
 @dataclass
 class Rows:
-    """Column buffers for tidy rows, appended in bulk and turned into one Arrow table."""
+    """Column buffers for tidy rows, appended in bulk and turned into one Arrow table.
+    Every row is checked as it is added (:func:`check_finite`)."""
 
     cols: dict[str, list] = field(default_factory=lambda: {n: [] for n in SCHEMA.names})
 
     def add(self, arm: str, seed: int, rounds: np.ndarray, member: int, metric: str, values: np.ndarray) -> None:
         rounds = np.asarray(rounds)
         values = np.asarray(values, dtype=float)
+        check_finite(metric, values, arm, seed, np.broadcast_to(rounds, values.shape))
         n = len(values)
         self.cols["arm"] += [arm] * n
         self.cols["seed"] += [seed] * n
