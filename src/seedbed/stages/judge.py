@@ -22,6 +22,7 @@ is scored in one call and tests can enumerate label combinations by hand.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import math
@@ -138,12 +139,23 @@ def load_function(spec: str, what: str = "judge") -> Callable[..., Any]:
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        f = getattr(importlib.import_module(mod), fn)
+        with contextlib.redirect_stdout(sys.stderr):      # a print at import time is the user's, not ours
+            f = getattr(importlib.import_module(mod), fn)
     except Exception as e:  # ImportError, SyntaxError, an error raised on import, a missing name
         raise ScenarioError(f"{what} {spec!r}: cannot import ({type(e).__name__}: {e})") from None
     if not callable(f):
         raise ScenarioError(f"{what} {spec!r}: {fn} is not callable")
-    return f
+    return stdout_to_stderr(f)
+
+
+def stdout_to_stderr(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` with whatever it prints sent to stderr: stdout belongs to seedbed (``--json``
+    output must parse), a user's debugging print goes where the user still sees it."""
+    @functools.wraps(f)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return f(*args, **kwargs)
+    return quiet
 
 
 @functools.lru_cache(maxsize=32)
