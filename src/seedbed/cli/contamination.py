@@ -2,9 +2,11 @@
 
 The checkpoint is a model folder (seedbed's tiny model, a LoRA checkpoint, any local
 causal-LM folder such as SmolLM2-135M-Instruct) or a seedbed run folder (its latest
-``checkpoints/scenario-*/round-*``). The items are the built-in eval items (the Inspect
-tasks' addition problems, with the built-in twin generator) or the user's JSONL set from
-``--eval`` with a twin generator ``--twins module:function``.
+``checkpoints/scenario-*/round-*``). The items are, for a seedbed checkpoint (a run folder or one of
+its checkpoints, or a base with its pretrain.json), its own task's held-out probe questions;
+for any other model the built-in eval items (the Inspect tasks' addition problems); or the
+user's JSONL set from ``--eval`` with a twin generator ``--twins module:function``. Built-in
+twins come from each item's stratum (digit counts of the operands and of the sum).
 """
 
 from __future__ import annotations
@@ -30,6 +32,24 @@ def resolve_model(path: str | Path) -> Path:
         return max(cks, key=lambda q: q.name)
     raise ScenarioError(f"--model {path}: not a model folder (no config.json or lora.json) and no run folder with "
                         "checkpoints/scenario-*/round-*")
+
+
+def own_task(folder: Path) -> tuple[int, int] | None:
+    """(max_number, probe_size) of the seedbed task a checkpoint was trained on: from the run
+    folder it sits in (its scenario.toml, up to three levels up) or from a base's
+    pretrain.json; None for any other model."""
+    folder = Path(folder).resolve()
+    for up in [folder, *list(folder.parents)[:3]]:
+        if (up / "scenario.toml").exists() and (up / "manifest.json").exists():
+            from seedbed.core.config import load_scenario
+            n = load_scenario(up / "scenario.toml").neural
+            return n.max_number, n.probe_size
+    info = folder / "pretrain.json"
+    if info.exists():
+        task = json.loads(info.read_text()).get("task")
+        if task:
+            return int(task["max_number"]), int(task["probe_size"])
+    return None
 
 
 def model_check(model: Path, eval_paths: list[Path] | None = None, twins: str | None = None, k: int = DEFAULT_TWINS,
@@ -61,7 +81,18 @@ def model_check(model: Path, eval_paths: list[Path] | None = None, twins: str | 
     m, tok = load_folder(folder)
     style = style_of(tok)
     if items is None:
-        items = addition_items(DEFAULT_ITEMS, seed, DEFAULT_MAX_NUMBER, style)
+        task = own_task(folder) if style == "plain" else None
+        if task is not None:                   # a seedbed checkpoint: its own task's held-out questions
+            max_number, probe_size = task
+            from seedbed.backends.neural.leaktest.items import addition_item
+            from seedbed.backends.neural.pretrain import TASK_SEED
+            from seedbed.backends.neural.task import Task
+            items = [addition_item(a, b, max_number, style) for a, b in
+                     Task(max_number, probe_size, seed=TASK_SEED).probe_pairs]
+            log(f"items: the checkpoint's own task, its {len(items)} held-out probe questions (a, b < {max_number}); "
+                "twins from each item's stratum")
+        else:
+            items = addition_items(DEFAULT_ITEMS, seed, DEFAULT_MAX_NUMBER, style)
     log(f"loaded {folder} in {time.perf_counter() - t0:.1f} s; scoring {len(items)} items and {k} twins each")
     res = twin_test(m, tok, items, gen, k=k, seed=seed, style=style, alpha=alpha, name=str(folder))
     for line in res.lines():

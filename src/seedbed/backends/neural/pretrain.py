@@ -209,7 +209,8 @@ def pretrain(scn: Scenario, root_seed: int, path: Path, log: Log | None = None) 
     info = {"steps": state["steps"], "stop": n.stop, "stopped_by": state["stopped_by"],
             "checks": state["checks"], "final_loss": losses[-1] if losses else None,
             "below_fidelity": verdict(fid),
-            "corpus_size": n.corpus_size, "root_seed": int(root_seed)}
+            "corpus_size": n.corpus_size, "root_seed": int(root_seed),
+            "task": {"max_number": n.max_number, "probe_size": n.probe_size}}
     (tmp / "pretrain.json").write_text(json.dumps(info, indent=2))
     (tmp / "fidelity.json").write_text(json.dumps(fid, indent=2))
     path.parent.mkdir(parents=True, exist_ok=True)

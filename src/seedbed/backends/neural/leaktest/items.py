@@ -61,10 +61,27 @@ def addition_items(n: int = DEFAULT_ITEMS, seed: int = 0, max_number: int = DEFA
     return [addition_item(a, b, max_number, style) for a, b in problems(n, seed, max_number)]
 
 
+def stratum(a: int, b: int) -> tuple[int, int, int]:
+    """An addition problem's stratum: the digit counts of a, b and a + b. A twin is a control
+    for its item only if it is as hard to read and to answer (a two-digit sum is not a
+    one-digit one), so twins are drawn within the item's stratum."""
+    return len(str(int(a))), len(str(int(b))), len(str(int(a) + int(b)))
+
+
 def addition_twin(item: Item, rng: np.random.Generator) -> Item:
-    """A fresh addition problem from the built-in generator: a, b uniform in [0, max_number)."""
-    a, b = (int(x) for x in rng.integers(0, int(item["max_number"]), size=2))
-    return addition_item(a, b, int(item["max_number"]), item.get("style", "plain"))
+    """A fresh addition problem from the built-in generator in the item's stratum: a, b uniform
+    in [0, max_number), redrawn until their digit counts and their sum's match the item's
+    (:func:`stratum`) and the problem is not the item itself. A stratum that holds no other
+    problem within ``TRIES`` draws (in a tiny range, 5+5 may be the only two-digit sum) falls
+    back to the whole range."""
+    n, style = int(item["max_number"]), item.get("style", "plain")
+    own = (int(item["a"]), int(item["b"])) if "a" in item and "b" in item else None
+    for _ in range(TRIES if own is not None else 1):
+        a, b = (int(x) for x in rng.integers(0, n, size=2))
+        if own is None or ((a, b) != own and stratum(a, b) == stratum(*own)):
+            return addition_item(a, b, n, style)
+    a, b = (int(x) for x in rng.integers(0, n, size=2))
+    return addition_item(a, b, n, style)
 
 
 def make_twins(items: list[Item], generator: TwinGenerator, k: int, rng: np.random.Generator) -> list[list[Item]]:
