@@ -17,6 +17,20 @@ class ScenarioError(ValueError):
     """A user mistake in a scenario file, an override or a flag; the message is the whole story."""
 
 
+class StoppedRun(ScenarioError):
+    """A run stopped by its surroundings, not by its input (a full disk, an interrupt): one
+    line like any user error, but the run folder is kept, whole files only, so that
+    ``--resume`` continues it."""
+
+
+NO_SPACE = (28, 122)        # errno ENOSPC, EDQUOT
+
+
+def no_space(e: BaseException) -> bool:
+    """Whether an error is a full disk (an OSError's errno, or a library's message of one)."""
+    return (isinstance(e, OSError) and e.errno in NO_SPACE) or "No space left on device" in str(e)
+
+
 class StrictModel(BaseModel):
     """A schema section: unknown fields are refused, assignments are validated, and every
     number must be finite (NaN and infinity are refused wherever a float is read)."""

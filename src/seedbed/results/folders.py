@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from seedbed.results.writing import file_hashes, write_json  # noqa: F401  (file_hashes: re-exported for callers)
-from seedbed.core.schema import ScenarioError
+from seedbed.core.schema import ScenarioError, StoppedRun
 
 SPEC = ".seedbed-spec.json"       # what this folder holds (written when claimed)
 LOCK = ".seedbed.lock"            # held (flock) while a process writes the folder
@@ -115,8 +115,8 @@ def claim(out: Path, what: str, spec: dict[str, Any], resume: bool = False, forc
         write_json(out / SPEC, {"what": what, "spec": spec})
         yield out
         ok = True
-    except ScenarioError:
-        if created and not ok:
+    except ScenarioError as e:
+        if created and not ok and not isinstance(e, StoppedRun):   # a stopped run is kept for --resume
             lock.close()
             shutil.rmtree(out, ignore_errors=True)
         raise

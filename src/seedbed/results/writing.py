@@ -20,6 +20,8 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from seedbed.core.schema import StoppedRun, no_space
+
 PACKAGES = ("seedbed", "numpy", "pydantic", "pyarrow", "matplotlib", "typer", "rich", "torch", "transformers")
 
 
@@ -50,10 +52,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if no_space(e):
+            raise disk_full(path) from None
         raise
     return path
+
+
+def disk_full(path: Path) -> StoppedRun:
+    """The one line for a write that found the disk full (nothing half-written is left)."""
+    return StoppedRun(f"{Path(path).parent}: no space left on the device while writing {Path(path).name}; nothing "
+                      "half-written was kept; free some space and rerun with --resume to continue")
 
 
 def write_text(path: Path, text: str) -> Path:

@@ -34,11 +34,26 @@ OUTPUTS = "outputs.json"
 def write_weights(path: Path, model: Any, opt: Any = None, tok: Any = None,
                   outputs: dict[str, Any] | None = None) -> None:
     """Weights (and optimizer state, tokenizer, round outputs when given) as one folder,
-    written to ``<path>.tmp`` and moved into place, so ``path`` is whole or absent."""
-    import torch
-
+    written to ``<path>.tmp`` and moved into place, so ``path`` is whole or absent; a full
+    disk is a :class:`~seedbed.core.schema.StoppedRun` (one line, the run resumable)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    try:
+        _write_folder(tmp, model, opt, tok, outputs)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)          # never a half-written checkpoint
+        from seedbed.core.schema import no_space
+        if no_space(e):
+            from seedbed.results.writing import disk_full
+            raise disk_full(path) from None
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def _write_folder(tmp: Path, model: Any, opt: Any, tok: Any, outputs: dict[str, Any] | None) -> None:
+    import torch
+
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     from seedbed.backends.neural.model import is_lora, lora_of, write_lora
@@ -54,8 +69,6 @@ def write_weights(path: Path, model: Any, opt: Any = None, tok: Any = None,
         torch.save(opt.state_dict(), tmp / "optimizer.pt")
     if outputs is not None:
         (tmp / OUTPUTS).write_text(json.dumps(outputs))
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
 
 
 def read_weights(path: Path, model: Any, opt: Any = None) -> None:
