@@ -102,8 +102,8 @@ def print_analysis(a, console) -> None:
                 if inv is None:
                     cells.append("—")
                     continue
-                txt = f"{inv.rate:.4f}"
-                cells.append(f"[bold red]{txt}[/]" if inv.rate > 1 else txt)
+                txt = f"{inv.factor:.4f}"
+                cells.append(f"[bold red]{txt}[/]" if inv.factor > 1 else txt)
             fixed = "" if a.vertex_fixed[r] else " (not fixed)"
             t.add_row(f"all {names[r]}{fixed}", *cells)
         console.print(t)
@@ -180,11 +180,13 @@ def analyze_command(
     data: dict[str, Any] = a.to_json()
     written = []
     if out is not None:
+        from seedbed.analyses.dynamics.figures import figure_data
         from seedbed.report.dynamics import write_plots
 
         out.mkdir(parents=True, exist_ok=True)
         (out / "analysis.json").write_text(json.dumps(data, indent=2) + "\n")
-        written = [out / "analysis.json"] + write_plots(a, out)
+        (out / "figures.json").write_text(json.dumps(figure_data(a)) + "\n")
+        written = [out / "analysis.json", out / "figures.json"] + write_plots(out)
     if json_out:
         typer.echo(json.dumps(data, indent=2))
         return

@@ -1,16 +1,20 @@
-"""Figures of an :class:`~seedbed.analyses.dynamics.Analysis`: bifurcation diagram, basin map, edge flow.
+"""Figures of ``seedbed analyze``: bifurcation diagram, basin map, edge flow.
 
-All axes are shares of the policy (fractions in [0, 1]) or per-round factors; legends sit
-outside the axes so they never cover data; the scenario's start is always marked.
+They draw only what the analysis wrote: ``analysis.json`` (fixed points, stability, basins,
+the bifurcation sweep) and ``figures.json`` beside it (the basin map's cells and the edge
+flow, :mod:`seedbed.analyses.dynamics.figures`); nothing here iterates the map. All axes are
+shares of the policy (fractions in [0, 1]) or per-round factors; legends sit outside the
+axes so they never cover data; the scenario's start is always marked.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
-
-from seedbed.analyses.dynamics.basins import end_states
 
 SQ3 = np.sqrt(3.0) / 2.0
 
@@ -38,6 +42,16 @@ def state_label(names: list[str], y: np.ndarray) -> str:
     if len(big):
         return f"all {names[big[0]]}"
     return ", ".join(f"{names[i]} {y[i]:.2f}" for i in np.flatnonzero(y > 5e-3))
+
+
+def _shares(d: dict[str, float], names: list[str]) -> np.ndarray:
+    return np.array([d[n] for n in names], dtype=float)
+
+
+def _point(fp: dict[str, Any], names: list[str]) -> SimpleNamespace:
+    """A fixed point as the figures use it: shares (array), stable, support."""
+    s = _shares(fp["shares"], names)
+    return SimpleNamespace(shares=s, stable=bool(fp["stable"]), support=tuple(int(i) for i in np.flatnonzero(s > 1e-12)))
 
 
 # ----------------------------------------------------------------------------- bifurcation
@@ -75,14 +89,21 @@ def _branches(values: np.ndarray, fixed: list[list], focus: int) -> list[list[tu
     return branches
 
 
-def plot_bifurcation(a, path: Path) -> Path:
+def plot_bifurcation(data: dict[str, Any], path: Path) -> Path:
     """Top: the focus strategy's share at each fixed point against the parameter; stable
     branches solid, unstable dashed. Bottom: its invasion factor into the others' resident
-    state (> 1: a rare focus strategy grows)."""
+    state (> 1: a rare focus strategy grows). From analysis.json's ``bifurcation``."""
     plt = _plt(path)
-    b = a.bifurcation
-    f, names = b.focus, b.names
-    fname = names[f]
+    b = data["bifurcation"]
+    names = b["strategies"]
+    fname = data["focus"]
+    f = names.index(fname)
+    values = [float(v) for v in b["values"]]
+    fixed: list[list[SimpleNamespace]] = [[] for _ in values]
+    for fp in b["fixed_points"]:
+        fixed[values.index(float(fp["value"]))].append(_point(fp, names))
+    b = SimpleNamespace(key=b["param"], values=np.array(values), fixed=fixed, current=b["current"],
+                        focus_invasion=np.array([r["factor"] for r in b["focus_invasion"]]))
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     x = b.values
     ends: dict[tuple[float, float], list[str]] = {}
@@ -112,7 +133,7 @@ def plot_bifurcation(a, path: Path) -> Path:
     ax.plot([], [], "-", color="tab:blue", lw=2, label="stable fixed point")
     ax.plot([], [], "--", color="tab:red", lw=1.4, label="unstable fixed point")
     ax.set(ylabel=f"share of {fname} at the fixed point", ylim=(-0.04, 1.04),
-           title=f"{a.scenario}: fixed points along {label(b.key)}")
+           title=f"{data['scenario']}: fixed points along {label(b.key)}")
     ax2.plot(x, b.focus_invasion, "-", color="tab:purple", lw=2,
              label=f"{fname}'s invasion factor into\nthe others' resident state")
     ax2.axhline(1.0, color="0.4", lw=1, ls=":", label="1: invasion threshold")
@@ -132,113 +153,68 @@ def plot_bifurcation(a, path: Path) -> Path:
 
 # ----------------------------------------------------------------------------- basins
 
-def _tri_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A regular triangular grid on the unit 2-simplex: vertices (V, 3) and triangles (T, 3)."""
-    idx = {}
-    V = []
-    for i in range(n + 1):
-        for j in range(n + 1 - i):
-            idx[i, j] = len(V)
-            V.append((i / n, j / n, 1 - (i + j) / n))
-    T = []
-    for i in range(n):
-        for j in range(n - i):
-            T.append((idx[i, j], idx[i + 1, j], idx[i, j + 1]))
-            if i + j + 1 < n:
-                T.append((idx[i + 1, j], idx[i + 1, j + 1], idx[i, j + 1]))
-    return np.clip(np.array(V), 0.0, 1.0), np.array(T)
-
-
-def plot_basins(a, path: Path, n: int = 40) -> Path | None:
-    """Where iterating the map ends, coloured by stable state, over a map of starts.
+def plot_basins(data: dict[str, Any], cells: dict[str, Any] | None, path: Path) -> Path | None:
+    """Where iterating the map ends, coloured by stable state, over a map of starts
+    (figures.json's ``basin_map``: its layout, cells and coordinates).
 
     Three classes: a ternary plot of the whole simplex (corners = pure strategies).
     More: the slice with (first strategy, focus) shares on the axes and the rest split
     in the start's proportions. Two: the segment, as a strip. Fixed points: filled
     (stable) or open (unstable) circles; the scenario's start: a star.
     """
-    fm = a.map
-    Kc = fm.Kc
-    if Kc < 2:
+    if cells is None:
         return None
     plt = _plt(path)
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
     from matplotlib.tri import Triangulation
 
-    f = a.focus
-    o = 0 if f != 0 else 1                         # the 'first other' class for the slice / strip
-    rest = np.array([c for c in range(Kc) if c not in (o, f)])
-    w = fm.start[rest] if len(rest) else np.zeros(0)
-    w = w / w.sum() if w.sum() > 0 else np.full(len(rest), 1.0 / max(len(rest), 1))
-
-    def to_classes(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """(share of o, share of f) → class shares; the rest split by the start's proportions."""
-        Y = np.zeros((len(u), Kc))
-        Y[:, o], Y[:, f] = u, v
-        if len(rest):
-            Y[:, rest] = np.clip(1 - u - v, 0, None)[:, None] * w
-        return Y
-
-    fixed = a.fixed_points
+    names = data["strategies"]
+    fixed = [_point(fp, names) for fp in data["fixed_points"]]
     stable_idx = [i for i, fp in enumerate(fixed) if fp.stable]
     palette = ["#9ecae1", "#fdae6b", "#a1d99b", "#bcbddc", "#fc9272", "#d9d9d9", "#c7e9c0", "#fdd0a2"]
     colors = [palette[k % len(palette)] for k in range(len(stable_idx))] + ["#ffffff"]
     cmap = ListedColormap(colors)
     lab_to_col = {i: k for k, i in enumerate(stable_idx)}
+    lab = np.array(cells["ends_at"])
+    col = np.array([lab_to_col.get(int(x), len(stable_idx)) for x in lab])
+    layout, other, focus = cells["layout"], cells["other"], cells["focus"]
 
-    fig, ax = plt.subplots(figsize=(6.4, 5.6) if Kc >= 3 else (7, 2.2))
-    if Kc >= 3:
-        V, T = _tri_grid(n)
-        cent = V[T].mean(1)                                            # (T, 3) barycentric
-        if Kc == 3:
-            Y = cent.copy()                                              # classes 0, 1, 2 in corner order
-            pos = lambda y: (y[:, 1] + 0.5 * y[:, 2], SQ3 * y[:, 2])     # noqa: E731 ternary projection
-            xy = pos(V)
-        else:
-            Y = to_classes(cent[:, 0], cent[:, 1])
-            xy = (V[:, 0], V[:, 1])
-        lab = end_states(fm, Y, fixed)
-        col = np.array([lab_to_col.get(int(l), len(stable_idx)) for l in lab])
-        tri = Triangulation(xy[0], xy[1], T)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6) if layout != "strip" else (7, 2.2))
+    if layout != "strip":
+        xy = np.array(cells["vertices"])
+        tri = Triangulation(xy[:, 0], xy[:, 1], np.array(cells["triangles"]))
         ax.tripcolor(tri, facecolors=col, cmap=cmap, vmin=-0.5, vmax=len(colors) - 0.5, edgecolors="face",
                      linewidth=0.3, antialiased=False)
-        if Kc == 3:
+        if layout == "ternary":
             corners = np.array([[0, 0], [1, 0], [0.5, SQ3], [0, 0]])
             ax.plot(corners[:, 0], corners[:, 1], "k-", lw=1)
             for k, (cx, cy, ha, va) in enumerate([(0, 0, "right", "top"), (1, 0, "left", "top"),
                                                   (0.5, SQ3, "center", "bottom")]):
-                ax.text(cx, cy, f" all {fm.names[k]} ", ha=ha, va=va, fontsize=10)
+                ax.text(cx, cy, f" all {names[k]} ", ha=ha, va=va, fontsize=10)
             ax.set_aspect("equal")
             ax.axis("off")
-            proj = lambda y: pos(np.atleast_2d(y))                       # noqa: E731
-            ax.set_title(f"{a.scenario}: basins of attraction (ternary: shares of {', '.join(fm.names)})")
+            ax.set_title(f"{data['scenario']}: basins of attraction (ternary: shares of {', '.join(names)})")
         else:
-            ax.set(xlabel=f"share of {fm.names[o]}", ylabel=f"share of {fm.names[f]}", xlim=(0, 1), ylim=(0, 1),
+            ax.set(xlabel=f"share of {other}", ylabel=f"share of {focus}", xlim=(0, 1), ylim=(0, 1),
                    aspect="equal",
-                   title=f"{a.scenario}: basins, slice with the other {len(rest)} strategies\n"
+                   title=f"{data['scenario']}: basins, slice with the other {cells['rest']} strategies\n"
                          "split in the start's proportions")
-            proj = lambda y: (np.atleast_2d(y)[:, o], np.atleast_2d(y)[:, f])  # noqa: E731
     else:                                                              # two classes: a strip
-        u = np.linspace(0, 1, 4 * n + 1)
-        mid = 0.5 * (u[1:] + u[:-1])
-        lab = end_states(fm, to_classes(1 - mid, mid), fixed)
-        col = np.array([lab_to_col.get(int(l), len(stable_idx)) for l in lab])
-        ax.pcolormesh(u, [0, 1], col[None], cmap=cmap, vmin=-0.5, vmax=len(colors) - 0.5)
-        ax.set(xlabel=f"share of {fm.names[f]} (the rest: {fm.names[o]})", yticks=[], xlim=(0, 1), ylim=(0, 1),
-               title=f"{a.scenario}: basins of attraction on the {fm.names[o]}–{fm.names[f]} segment")
-        proj = lambda y: (np.atleast_2d(y)[:, f], np.full(len(np.atleast_2d(y)), 0.5))  # noqa: E731
-    for fp in fixed:
-        if Kc > 3 and np.abs(fp.shares[rest] - (1 - fp.shares[o] - fp.shares[f]) * w).max() > 1e-6:
+        ax.pcolormesh(np.array(cells["edges"]), [0, 1], col[None], cmap=cmap, vmin=-0.5, vmax=len(colors) - 0.5)
+        ax.set(xlabel=f"share of {focus} (the rest: {other})", yticks=[], xlim=(0, 1), ylim=(0, 1),
+               title=f"{data['scenario']}: basins of attraction on the {other}–{focus} segment")
+    for fp, at in zip(fixed, cells["fixed_xy"]):
+        if at is None:
             continue                                                   # not in the slice
-        px, py = proj(fp.shares)
-        ax.plot(px, py, "o", ms=8, mfc="k" if fp.stable else "white", mec="k", zorder=5, clip_on=False)
-    sx, sy = proj(a.start)
+        ax.plot(at[0], at[1], "o", ms=8, mfc="k" if fp.stable else "white", mec="k", zorder=5, clip_on=False)
+    sx, sy = cells["start_xy"]
     ax.plot(sx, sy, "*", ms=16, mfc="gold", mec="k", zorder=6, clip_on=False)
-    shares = {id(b.state): b.share for b in a.basins if b.state is not None}
+    shares = {json.dumps(b["state"], sort_keys=True): b["share"] for b in data["basins"] if b["state"] is not None}
     handles = [Patch(facecolor=colors[k], edgecolor="0.5",
-                     label=f"ends at {state_label(fm.names, fixed[i].shares)} "
-                           f"({100 * shares.get(id(fixed[i]), 0):.0f}% of starts)")
+                     label=f"ends at {state_label(names, fixed[i].shares)} "
+                           f"({100 * shares.get(json.dumps(data['fixed_points'][i]['shares'], sort_keys=True), 0):.0f}% "
+                           "of starts)")
                for k, i in enumerate(stable_idx)]
     if np.any(lab < 0):
         handles.append(Patch(facecolor="white", edgecolor="0.5", label="no stable state reached"))
@@ -254,45 +230,42 @@ def plot_basins(a, path: Path, n: int = 40) -> Path | None:
 
 # ----------------------------------------------------------------------------- edge flow
 
-def plot_edge_flow(a, path: Path, n: int = 401) -> Path | None:
-    """s'_f − s_f along the edge from all-(first strategy) to all-(focus): the 1-D flow.
+def plot_edge_flow(data: dict[str, Any], flow: dict[str, Any] | None, path: Path) -> Path | None:
+    """s'_f − s_f along the edge from all-(first strategy) to all-(focus): the 1-D flow
+    (figures.json's ``edge_flow``).
 
     Positive: the focus strategy's share grows there. Zeros are the fixed points on the
     edge; the arrows on the axis show the direction of motion.
     """
-    fm = a.map
-    if fm.Kc < 2:
+    if flow is None:
         return None
     plt = _plt(path)
-    f = a.focus
-    o = 0 if f != 0 else 1
-    x = np.linspace(0, 1, n)                                   # share of the focus strategy on the edge
-    Y = np.zeros((n, fm.Kc))
-    Y[:, o], Y[:, f] = 1 - x, x
-    d = fm(Y)[:, f] - x
+    names = data["strategies"]
+    o_name, f_name = flow["other"], flow["focus"]
+    f = names.index(f_name)
+    x, d = np.array(flow["x"]), np.array(flow["change"])
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.plot(x, d, "-", color="tab:purple", lw=2, label=f"{fm.names[f]}'s change per round, s' − s")
+    ax.plot(x, d, "-", color="tab:purple", lw=2, label=f"{f_name}'s change per round, s' − s")
     ax.axhline(0, color="0.3", lw=0.8)
-    for fp in a.fixed_points:
-        if fp.shares[o] + fp.shares[f] > 1 - 1e-9:
+    for fp, on in zip((_point(p, names) for p in data["fixed_points"]), flow["on_edge"]):
+        if on:
             ax.plot(fp.shares[f], 0, "o", ms=8, mfc="k" if fp.stable else "white", mec="k", zorder=5, clip_on=False)
     ax.plot([], [], "o", ls="", mfc="k", mec="k", label="stable fixed point")
     ax.plot([], [], "o", ls="", mfc="white", mec="k", label="unstable fixed point")
-    tot = a.start[o] + a.start[f]
-    if tot > 0:
-        xs = a.start[f] / tot
+    xs = flow["start_projected"]
+    if xs is not None:
         ax.axvline(xs, color="goldenrod", lw=1.5, ls="--",
-                   label=f"start, projected: {fm.names[f]}/({fm.names[o]}+{fm.names[f]}) = {xs:.2f}")
+                   label=f"start, projected: {f_name}/({o_name}+{f_name}) = {xs:.2f}")
     span = max(np.abs(d).max(), 1e-12)
     for xi in np.linspace(0.05, 0.95, 10):                     # flow direction arrows on the axis
         di = np.interp(xi, x, d)
         if abs(di) > 1e-3 * span:
             ax.annotate("", xy=(xi + 0.025 * np.sign(di), 0), xytext=(xi - 0.025 * np.sign(di), 0),
                         arrowprops={"arrowstyle": "->", "color": "0.3"})
-    note = " (kappa > 0: the edge is not invariant)" if a.map.scn.update.kappa > 0 else ""
-    ax.set(xlabel=f"share of {fm.names[f]} on the {fm.names[o]}–{fm.names[f]} edge (the rest is {fm.names[o]})",
-           ylabel=f"change in {fm.names[f]}'s share per round", xlim=(0, 1),
-           title=f"{a.scenario}: flow on the {fm.names[o]}–{fm.names[f]} edge{note}")
+    note = " (kappa > 0: the edge is not invariant)" if flow["kappa"] > 0 else ""
+    ax.set(xlabel=f"share of {f_name} on the {o_name}–{f_name} edge (the rest is {o_name})",
+           ylabel=f"change in {f_name}'s share per round", xlim=(0, 1),
+           title=f"{data['scenario']}: flow on the {o_name}–{f_name} edge{note}")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     path = _save(fig, path)
@@ -300,10 +273,14 @@ def plot_edge_flow(a, path: Path, n: int = 401) -> Path | None:
     return path
 
 
-def write_plots(a, folder: Path) -> list[Path]:
-    """All figures of an analysis into ``folder``; returns the files written."""
+def write_plots(folder: Path) -> list[Path]:
+    """All figures of the analysis in ``folder`` (its analysis.json and figures.json) into
+    ``folder``; returns the files written."""
     folder = Path(folder)
-    out = [plot_basins(a, folder / "basins.png"), plot_edge_flow(a, folder / "edge_flow.png")]
-    if a.bifurcation is not None:
-        out.append(plot_bifurcation(a, folder / "bifurcation.png"))
+    data = json.loads((folder / "analysis.json").read_text())
+    figs = json.loads((folder / "figures.json").read_text())
+    out = [plot_basins(data, figs.get("basin_map"), folder / "basins.png"),
+           plot_edge_flow(data, figs.get("edge_flow"), folder / "edge_flow.png")]
+    if data.get("bifurcation") is not None:
+        out.append(plot_bifurcation(data, folder / "bifurcation.png"))
     return [p for p in out if p is not None]

@@ -137,7 +137,7 @@ def test_threshold_with_a_dominant_strategy_has_only_vertices(write_toml):
         assert np.all(fp.eigenvalues.imag == 0)
         assert fp.stable == (i == 0)                       # only the best strategy's vertex is stable
     for inv in a.invasion:
-        np.testing.assert_allclose(inv.rate, 0.7 + 0.3 * k[inv.invader] / k[inv.resident], atol=1e-9)
+        np.testing.assert_allclose(inv.factor, 0.7 + 0.3 * k[inv.invader] / k[inv.resident], atol=1e-9)
     # everything off the Y–Z edge goes to all-X; the sample never lands exactly on that edge
     assert len(a.basins) == 1 and a.basins[0].share == 1.0 and a.basins[0].contains_start
 
@@ -157,7 +157,7 @@ def test_threshold_seeder_interior_point_is_analytic_and_unstable(write_toml):
     assert [fp.stable for fp in a.fixed_points if fp.shares.max() == 1] == [True, True]
     # Invasion: at all-H, mu = 0: k_S = 1 − e·d = 0.75 vs k_H = 1 → 0.5 + 0.5·0.75 = 0.875.
     # At all-S, mu = e: k_H = 0.5, k_S = 0.5·0.75 + 0.5 = 0.875 → 0.5 + 0.5·0.5/0.875.
-    rate = {(a.names[i.resident], a.names[i.invader]): i.rate for i in a.invasion}
+    rate = {(a.names[i.resident], a.names[i.invader]): i.factor for i in a.invasion}
     assert rate["H", "S"] == pytest.approx(0.875, abs=1e-9)
     assert rate["S", "H"] == pytest.approx(0.5 + 0.25 / 0.875, abs=1e-9)
     # Basins on the segment: s_S > 0.4 goes to all-S. Uniform sample → shares 0.4 / 0.6.
@@ -192,7 +192,7 @@ def test_reward_weighted_coexistence_point(write_toml):
     np.testing.assert_allclose(inner[0].eigenvalues.real, [slope], atol=1e-6)
     assert inner[0].stable and slope < 1
     assert not any(fp.stable for fp in a.fixed_points if fp.shares.max() == 1)
-    assert all(i.rate > 1 for i in a.invasion)                  # each invades the other
+    assert all(i.factor > 1 for i in a.invasion)                  # each invades the other
     assert len(a.basins) == 1 and a.basins[0].share == 1.0
     json.dumps(a.to_json())                                      # JSON-ready
 
@@ -202,7 +202,7 @@ def test_invasion_factor_matches_a_rare_invader(write_toml):
     scn = load_scenario(write_toml(THRESHOLD_SEEDER))
     a = analyze(scn, points=16)
     f = _edge_map(scn, 0, 1)
-    rate = next(i.rate for i in a.invasion if i.resident == 0)
+    rate = next(i.factor for i in a.invasion if i.resident == 0)
     assert rate == pytest.approx(f(1e-9) / 1e-9, abs=1e-7)
 
 

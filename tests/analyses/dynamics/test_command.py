@@ -36,7 +36,9 @@ def test_json_has_the_documented_keys():
     assert {"shares", "stable", "eigenvalues"} <= set(fp)
     assert set(fp["shares"]) == {"A", "B", "C+D"}
     assert all(isinstance(e, list) and len(e) == 2 for e in fp["eigenvalues"])      # [re, im]
-    assert {"resident", "invader", "rate"} <= set(d["invasion"][0])
+    assert {"resident", "invader", "factor", "rate"} <= set(d["invasion"][0])
+    inv = d["invasion"][0]
+    assert abs(inv["rate"] - __import__("math").log(inv["factor"])) < 1e-9   # the rate is ln(factor)
     assert {"state", "share", "contains_start"} <= set(d["basins"][0])
     assert "spectral radius" in d["criterion"]
     d = analyze(load_scenario("seed"), param=("prompts.phi", [0.0, 1.0]), points=8).to_json()

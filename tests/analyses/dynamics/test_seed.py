@@ -67,7 +67,7 @@ def test_seed_facts(seed):
     assert len(edge) == 1 and not edge[0].stable
     assert edge[0].shares[A] + edge[0].shares[B] == pytest.approx(1.0, abs=1e-12)
     assert 0.3 < edge[0].shares[B] < 0.5
-    rate = next(i.rate for i in a.invasion if (i.resident, i.invader) == (A, B))
+    rate = next(i.factor for i in a.invasion if (i.resident, i.invader) == (A, B))
     assert rate < 1
     s = np.zeros((1, len(scn.names)))
     s[0, 0], s[0, 1] = 1 - 1e-9, 1e-9

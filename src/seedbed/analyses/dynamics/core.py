@@ -16,7 +16,7 @@ import numpy as np
 
 from seedbed.core.schema import ScenarioError
 from seedbed.analyses.dynamics.basins import Basin, basins as compute_basins
-from seedbed.analyses.dynamics.fixed_points import MARGINAL, FixedPoint, find_fixed_points, invasion_rates
+from seedbed.analyses.dynamics.fixed_points import MARGINAL, FixedPoint, find_fixed_points, invasion_factors
 from seedbed.analyses.dynamics.shares_map import SharesMap, check_scenario
 
 CRITERION = ("A fixed point x* of the discrete map s -> F(s) is asymptotically stable iff the spectral radius "
@@ -34,7 +34,7 @@ INVASION_METHOD = ("one-sided derivative of F_j along the edge from the resident
 class Invasion:
     resident: int          # class index of the pure resident state (a vertex)
     invader: int
-    rate: float            # per-round growth factor of a rare invader; > 1: it invades
+    factor: float          # per-round growth factor of a rare invader; > 1: it invades (its rate: ln factor)
     resident_fixed: bool   # the vertex is a fixed point (false with kappa > 0)
 
 
@@ -97,9 +97,9 @@ class Analysis:
             "focus": self.names[self.focus],
             "fixed_points": [self.fixed_point_json(fp) for fp in self.fixed_points],
             "invasion": [{"resident": self.names[i.resident], "invader": self.names[i.invader],
-                          "rate": round(i.rate, 10), "resident_fixed": i.resident_fixed} for i in self.invasion],
+                          **_factor(i.factor), "resident_fixed": i.resident_fixed} for i in self.invasion],
             "focus_invasion": {"resident": self.shares(self.focus_resident), "invader": self.names[self.focus],
-                               "rate": None if np.isnan(self.focus_invasion) else round(self.focus_invasion, 10)},
+                               **_factor(self.focus_invasion)},
             "basins": [{"state": None if b.state is None else self.shares(b.state.shares),
                         "share": b.share, "contains_start": b.contains_start} for b in self.basins],
             "start": {"shares": self.shares(self.start),
@@ -117,7 +117,7 @@ class Analysis:
                 "fixed_points": [{"value": float(b.values[p]), **self.fixed_point_json(fp, b.names),
                                   "focus_share": round(float(fp.shares[b.focus]), 12)}
                                  for p, fps in enumerate(b.fixed) for fp in fps],
-                "focus_invasion": [{"value": float(v), "rate": round(float(r), 10),
+                "focus_invasion": [{"value": float(v), **_factor(float(r)),
                                     "resident": self.shares(res, b.names)}
                                    for v, r, res in zip(b.values, b.focus_invasion, b.residents)],
             }
@@ -125,6 +125,15 @@ class Analysis:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+def _factor(f: float) -> dict[str, float | None]:
+    """An invasion as JSON: the per-round growth factor (> 1: the invader grows) and its
+    rate ln(factor) per round (> 0: it grows); None where it is undefined."""
+    if f is None or not np.isfinite(f):
+        return {"factor": None, "rate": None}
+    return {"factor": round(float(f), 10), "rate": round(float(np.log(f)), 10) if f > 0 else None}
+
+
 
 def others_resident(fmap: SharesMap, fixed: list[list[FixedPoint]], max_rounds: int = 5000) -> np.ndarray:
     """The state the other strategies settle in without the focus strategy, per point: (P, Kc).
@@ -192,7 +201,7 @@ def bifurcation(scn, key: str, values: np.ndarray, starts: int = 12, seed: int =
     if fmap is not None:
         fixed = find_fixed_points(fmap, starts=starts, seed=seed)
         res = others_resident(fmap, fixed)
-        rate = invasion_rates(fmap, res, np.full(fmap.P, fmap.focus), np.arange(fmap.P))
+        rate = invasion_factors(fmap, res, np.full(fmap.P, fmap.focus), np.arange(fmap.P))
         return Bifurcation(key, values, fixed, rate, res, _current_value(scn, key), fmap.names, fmap.focus)
     fixed, rates, residents, names, focus = [], [], [], None, 0
     scns = []
@@ -209,7 +218,7 @@ def bifurcation(scn, key: str, values: np.ndarray, starts: int = 12, seed: int =
         res = others_resident(fm, fx)
         fixed.append(fx[0])
         residents.append(res[0])
-        rates.append(invasion_rates(fm, res, np.array([fm.focus]), np.zeros(1, dtype=np.int64))[0])
+        rates.append(invasion_factors(fm, res, np.array([fm.focus]), np.zeros(1, dtype=np.int64))[0])
     return Bifurcation(key, values, fixed, np.array(rates), np.array(residents), _current_value(scn, key),
                        names or [], focus)
 
@@ -239,10 +248,10 @@ def analyze(scn, param: tuple[str, Any] | None = None, points: int = 1024, start
     if pairs:
         R = np.array([E[i] for i, _ in pairs])
         J = np.array([j for _, j in pairs])
-        rates = invasion_rates(fmap, R, J, np.zeros(len(pairs), dtype=np.int64))
+        rates = invasion_factors(fmap, R, J, np.zeros(len(pairs), dtype=np.int64))
         invasion = [Invasion(i, j, float(r), vertex_fixed[i]) for (i, j), r in zip(pairs, rates)]
     res = others_resident(fmap, fixed)
-    focus_rate = float(invasion_rates(fmap, res, np.array([fmap.focus]), np.zeros(1, dtype=np.int64))[0]) \
+    focus_rate = float(invasion_factors(fmap, res, np.array([fmap.focus]), np.zeros(1, dtype=np.int64))[0]) \
         if Kc > 1 else float("nan")
     bas, start_label = compute_basins(fmap, fixed[0], samples=points, seed=seed, max_rounds=max_rounds)
     t2 = time.perf_counter()

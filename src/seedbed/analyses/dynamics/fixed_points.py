@@ -241,7 +241,7 @@ def jacobians(fmap: SharesMap, Y: np.ndarray, points: np.ndarray, h: float = H) 
     return J.transpose(0, 2, 1)                                             # rows: component, cols: direction
 
 
-def invasion_rates(fmap: SharesMap, residents: np.ndarray, invaders: np.ndarray, points: np.ndarray,
+def invasion_factors(fmap: SharesMap, residents: np.ndarray, invaders: np.ndarray, points: np.ndarray,
                    eps: float = 1e-6) -> np.ndarray:
     """Per-round growth factor of a rare invader j in resident state y (y_j = 0), per row.
 
