@@ -47,8 +47,9 @@ class Repetition:
 
     @property
     def streams(self) -> Streams:
-        """This repetition's subtree of the seed tree: every random stream it draws."""
-        return Streams(self.seed, (self.arm,))
+        """This repetition's subtree of the seed tree: every random stream it draws — its own
+        arm's, or with ``control.common_streams`` the same for both arms (common random numbers)."""
+        return Streams(self.seed, () if self.scenario.control.common_streams else (self.arm,))
 
 
 @dataclass(frozen=True)

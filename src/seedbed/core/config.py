@@ -293,6 +293,11 @@ class Control(StrictModel):
     set: dict[str, Any] = Field(default_factory=lambda: {"prompts.phi": 0.0},
                                 description="Overrides (dotted paths) that define the control.")
     label: str = Field(default="fixed human prompts (phi = 0)", description="What the control switches off.")
+    common_streams: bool = Field(
+        default=False,
+        description="Common random numbers: seed i of the control draws from the same random streams as seed "
+                    "i of the scenario (same questions, same sampling seeds), so the paired difference carries "
+                    "less noise and fewer seeds decide a verdict. Off: each arm has its own streams.")
 
 
 class Scenario(Traced):
