@@ -64,3 +64,32 @@ def test_a_figure_names_what_it_shows(tmp_path):
     labels = [t.get_text() for fig in captured for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
     assert any(lab.startswith("ends at all A") for lab in labels) and "scenario's start" in labels
     plt.close("all")
+
+
+def test_the_figures_need_no_analysis_code(tmp_path):
+    """Redrawn in a fresh interpreter where seedbed.analyses cannot be imported at all, from
+    the two files alone: the same PNGs. figures.json says what each of its arrays is."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "an"
+    r = CliRunner().invoke(app, ["analyze", "seed", "--param", "prompts.phi=linspace(0,1,3)", "--samples", "32",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    figs = json.loads((out / "figures.json").read_text())
+    for part in ("basin_map", "edge_flow"):
+        assert part in figs["about"] and {f"{part}.{k}" for k in figs[part]} <= set(figs["about"])
+    first = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert sorted(first) == ["basins.png", "bifurcation.png", "edge_flow.png"]
+    redraw = tmp_path / "redraw"
+    redraw.mkdir()
+    for name in ("analysis.json", "figures.json"):
+        (redraw / name).write_bytes((out / name).read_bytes())
+    code = ("import sys; sys.modules['seedbed.analyses'] = None\n"
+            "from pathlib import Path\nfrom seedbed.report.dynamics import write_plots\n"
+            f"write_plots(Path({str(redraw)!r}))\n"
+            "assert not any(m.startswith('seedbed.analyses') for m in sys.modules if sys.modules[m] is not None)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env={**__import__("os").environ, "MPLCONFIGDIR": str(tmp_path / ".mpl")})
+    assert p.returncode == 0, p.stderr
+    assert {q.name: q.read_bytes() for q in redraw.glob("*.png")} == first

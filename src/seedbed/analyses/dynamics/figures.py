@@ -118,6 +118,33 @@ def edge_flow(a: Any, n: int = EDGE_POINTS) -> dict[str, Any] | None:
             "kappa": float(a.map.scn.update.kappa)}
 
 
+ABOUT = {
+    "basin_map": "where iterating the map ends, per cell of a map of starts (null with one class)",
+    "basin_map.classes": "the strategy classes, as in analysis.json's strategies",
+    "basin_map.other": "the first class that is not the focus (x axis of the slice; one end of the strip)",
+    "basin_map.focus": "the focus (seeder) class",
+    "basin_map.rest": "how many classes the slice splits in the start's proportions (slice)",
+    "basin_map.layout": "ternary (3 classes: the whole simplex), slice (more: other and focus shares on the axes, "
+                        "the rest split in the start's proportions) or strip (2 classes: the other-focus segment)",
+    "basin_map.n": "triangles per side of the grid (strip: 4 n cells)",
+    "basin_map.vertices": "plot (x, y) of each grid vertex (ternary, slice)",
+    "basin_map.triangles": "the grid's cells: three indices into vertices each (ternary, slice)",
+    "basin_map.edges": "cell edges on the strip, as the focus share (strip)",
+    "basin_map.ends_at": "per cell: the index into analysis.json's fixed_points of the stable state its centre "
+                         "ends at, -1 where none is reached",
+    "basin_map.fixed_xy": "plot (x, y) of each fixed point of analysis.json, null outside the slice",
+    "basin_map.start_xy": "plot (x, y) of the scenario's start",
+    "edge_flow": "the 1-D flow on the edge from all-other to all-focus (null with one class)",
+    "edge_flow.other": "the class at x = 0",
+    "edge_flow.focus": "the class at x = 1",
+    "edge_flow.x": "focus share on the edge (the rest is the other class)",
+    "edge_flow.change": "s'_f - s_f at each x: the focus share's change in one round",
+    "edge_flow.on_edge": "per fixed point of analysis.json: whether it lies on the edge",
+    "edge_flow.start_projected": "the start's focus / (other + focus), null if both are 0",
+    "edge_flow.kappa": "the update's pull to the start (> 0: the edge is not invariant)",
+}
+
+
 def figure_data(a: Any) -> dict[str, Any]:
-    """figures.json: what the analysis figures draw beyond analysis.json."""
-    return {"basin_map": basin_map(a), "edge_flow": edge_flow(a)}
+    """figures.json: what the analysis figures draw beyond analysis.json (``about``: what each key is)."""
+    return {"about": ABOUT, "basin_map": basin_map(a), "edge_flow": edge_flow(a)}
