@@ -72,10 +72,12 @@ def predicted_trajectory(pilot: Path, metric: str, backend: str, scn: Any) -> tu
 
 
 def plan_from_pilot(pilot: Path, goal: float = 0.8, upper: float | None = 0.8, max_rounds: int | None = None,
-                    use: str = "predicted") -> dict[str, Any]:
+                    use: str = "predicted", min_rounds: int | None = None) -> dict[str, Any]:
     """plan.json from a finished pilot run folder: the seeds and rounds for ``goal`` power,
     with everything it rests on. ``use``: 'predicted' (the prediction's effect; the pilot's own
-    where there is none) or 'pilot' (the pilot's observed effect)."""
+    where there is none) or 'pilot' (the pilot's observed effect). Rounds are planned from
+    ``min_rounds`` (default: the pilot's own length, so a plan never stops where the training
+    has barely begun) up to ``max_rounds``."""
     from seedbed.core.config import Scenario
     from seedbed.results.folders import verify
     from seedbed.results.writing import read_table
@@ -98,7 +100,8 @@ def plan_from_pilot(pilot: Path, goal: float = 0.8, upper: float | None = 0.8, m
     traj = traj[:len(rounds)]
     first = 1 if rounds[0] == 0 else 0                 # round 0 (the base) is the same in both arms
     R = len(rounds) if max_rounds is None else min(len(rounds), max_rounds + first)
-    plan = plan_rounds(traj[first:R], sds[first:R], goal=goal)
+    lo = R - first if min_rounds is None else max(1, min(int(min_rounds), R - first))
+    plan = plan_rounds(traj[first:R], sds[first:R], goal=goal, min_round=lo)
     plan.notes.append(f"predicted effect from {source}")
     plan.notes.append(f"spread: sd over {d.shape[0]} pilot seeds of the paired difference"
                       + (f", its {upper:.0%} upper confidence bound" if upper else ""))

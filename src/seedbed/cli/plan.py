@@ -28,6 +28,9 @@ def plan_command(
     power: float = typer.Option(0.8, "--power", min=0.5, max=0.99, help="Power the plan aims for."),
     use: str = typer.Option("predicted", "--use", help="predicted (the prediction's effect) or pilot "
                                                        "(the pilot's observed effect)."),
+    min_rounds: Optional[int] = typer.Option(None, "--min-rounds", min=1, help="Fewest rounds the plan may "
+                                                     "choose (default: the pilot's rounds; lower it to let the plan "
+                                                     "stop earlier where the effect has settled)."),
     json_out: bool = typer.Option(False, "--json", help="Print plan.json only."),
 ) -> None:
     """Plan a conclusive experiment: seeds per arm and rounds for the chosen power at the 0.02 threshold.
@@ -57,7 +60,7 @@ def plan_command(
         if not json_out:
             typer.echo(f"pilot: {pilot_seeds} seeds per arm on {backend} into {pilot}")
         seedbed.run(scn, backend=backend, seeds=pilot_seeds, out=pilot, resume=(pilot / "manifest.json").exists())
-    plan = plan_from_pilot(Path(pilot), goal=power, use=use)
+    plan = plan_from_pilot(Path(pilot), goal=power, use=use, min_rounds=min_rounds)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     if json_out:
