@@ -62,17 +62,52 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """seedbed: does this post-training setup, through an outer loop, select for mistake seeding?"""
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a command: unwinds like Ctrl-C (files are written whole or
+    not at all, so the folder is resumable) and ends in one line, not a traceback."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signum)
+
+
+def _resume_hint(command: str, kwargs: dict[str, Any]) -> str:
+    out = kwargs.get("out")
+    where = f" in {out}" if out is not None else ""
+    if command == "sweep":
+        return f"the finished points{where} are kept; run the same command again to continue (a sweep resumes)"
+    if command == "run":
+        return f"finished rounds{where} are kept; run the same command with --resume to continue"
+    return "run the same command again"
+
+
 def _user_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import signal
+
+        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return fn(*args, **kwargs)
+        except (Interrupted, KeyboardInterrupt) as e:
+            name = str(e) if isinstance(e, Interrupted) else "SIGINT"
+            err_console.print(f"[bold red]interrupted ({name}):[/] {escape(_resume_hint(fn.__name__, kwargs))}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(130 if name == "SIGINT" else 143) from None
         except ScenarioError as e:
             err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
         except WorkerDied as e:
             err_console.print(f"[bold red]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
     return wrapper
 
 
