@@ -387,6 +387,8 @@ def resolve_scenario_path(name_or_path: str | Path) -> Path:
     if p.suffix == ".toml" or p.exists():
         if not p.exists():
             raise ScenarioError(f"{p}: no such scenario file")
+        if not p.is_file():
+            raise ScenarioError(f"{p}: is a folder, not a scenario file (give a .toml file or a preset name)")
         return p
     preset = scenario_dir() / f"{p.name}.toml"
     if preset.exists():
@@ -399,9 +401,13 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | list[str
     """Load, override and validate a scenario. Raises :class:`ScenarioError` on any user mistake."""
     path = resolve_scenario_path(name_or_path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not UTF-8 text, so not TOML (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot be read ({e.strerror or e})") from None
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     model = scenario_model(raw.get("kind", "pipeline"), str(path))
