@@ -519,8 +519,12 @@ def _format_errors(e: ValidationError, raw: dict[str, Any], source: str, root: t
             msg = "must be a plain name: letters, digits, '_', '-', '.' (it names output folders)"
         value = err.get("input")
         shown = "" if err["type"] in ("missing",) or isinstance(value, dict) else f" = {value!r}"
-        lines.append(f"{source}: field '{field}'{shown}: {msg}")
-    return "\n".join(lines)
+        lines.append(f"field '{field}'{shown}: {msg}")
+    missing = [x.split("'")[1] for x in lines if x.endswith(": required field is missing")]
+    if len(missing) > 1:                                   # one clause for all of them (an empty file)
+        lines = [x for x in lines if not x.endswith(": required field is missing")]
+        lines.append(f"required fields are missing: {', '.join(missing)}")
+    return f"{source}: " + "; ".join(lines)                # one line, however many problems
 
 
 def _model_at(loc: list[Any], root: type[BaseModel] = Scenario) -> type[BaseModel] | None:
