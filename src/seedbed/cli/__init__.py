@@ -1,4 +1,4 @@
-"""Command line: ``seedbed run | sweep | report | list``.
+"""Command line: ``seedbed run | sweep | plan | analyze | audit | contamination | report | prepare | list``.
 
 User mistakes (a bad scenario field, an unknown backend, a missing run directory) print
 one red line naming the problem and exit with status 2; no traceback.
@@ -473,6 +473,14 @@ def _analyze_command():
 
 
 app.command("analyze")(_user_errors(_analyze_command()))
+
+
+def _plan_command():
+    from seedbed.cli.plan import plan_command
+    return plan_command
+
+
+app.command("plan")(_user_errors(_plan_command()))
 
 
 @app.command("list")

@@ -31,6 +31,9 @@ def plan_command(
     min_rounds: Optional[int] = typer.Option(None, "--min-rounds", min=1, help="Fewest rounds the plan may "
                                                      "choose (default: the pilot's rounds; lower it to let the plan "
                                                      "stop earlier where the effect has settled)."),
+    achieved: Optional[Path] = typer.Option(None, "--achieved", help="A finished run made from this plan: print "
+                                                                    "the power it had (post-hoc, at the planned "
+                                                                    "effect, with its own spread) instead of planning."),
     json_out: bool = typer.Option(False, "--json", help="Print plan.json only."),
 ) -> None:
     """Plan a conclusive experiment: seeds per arm and rounds for the chosen power at the 0.02 threshold.
@@ -53,6 +56,24 @@ def plan_command(
         raise ScenarioError(f"--use {use!r}: predicted or pilot")
     scn = load_scenario(scenario, set_ or [])
     folder = Path(out) if out is not None else Path("runs") / scn.name / "plan"
+    if achieved is not None:
+        from seedbed.analyses.planning import achieved as achieved_power
+
+        if not (folder / "plan.json").exists():
+            raise ScenarioError(f"--achieved: no plan.json in {folder} (give the plan's --out)")
+        planned = json.loads((folder / "plan.json").read_text())
+        a = achieved_power(Path(achieved), planned)
+        if json_out:
+            typer.echo(json.dumps(a, indent=2))
+            return
+        typer.echo(f"{achieved}: {a['label']}, {a['n']} seeds, observed sd {a['observed_sd']:.4f}, effect "
+                   f"{a['observed_effect']:+.4f}")
+        if "power_at_planned_effect" in a:
+            lo, hi = a["power_at_planned_effect_interval"]
+            typer.echo(f"  power at the planned effect {planned['plan']['predicted_effect']:+.4f}: "
+                       f"{a['power_at_planned_effect']:.3f} (95% interval from the sd's: {lo:.3f} to {hi:.3f}); "
+                       f"planned {planned['plan']['power']:.3f}")
+        return
     if pilot is None:
         import seedbed
 
