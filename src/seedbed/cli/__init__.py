@@ -280,146 +280,18 @@ def sweep(
     console.print(f"results: {out / 'sweep.parquet'}; plot: {sorted(p.name for p in out.glob('*.png'))}")
 
 
-@app.command()
-@_user_errors
-def audit(
-    judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge and strategies), a callable "
-                                          "module:function (imported from the working directory), or "
-                                          "model:PATH (a local chat model folder as a judge, e.g. "
-                                          "model:runs/.cache/smollm2-135m-instruct)."),
-    reads: str = typer.Option("labels", "--reads", help="What a module:function judge is called with: 'labels' "
-                                                       "(labelled turns) or 'text' (chat messages)."),
-    items: int = typer.Option(200, "--items", min=2, help="Generated items for a text or model judge's "
-                                                         "correction premium."),
-    seed: int = typer.Option(0, "--seed", help="Root seed of the generated items."),
-    json_out: bool = typer.Option(False, "--json", help="Print the findings, the premium and every score as JSON."),
-) -> None:
-    """Is honest behaviour reward-maximal in every situation, and does a correction pay more than a fresh answer?
-
-    A label judge (a scenario's reward table or a module:function over labelled turns) is audited situation by
-    situation and its correction premium is exact; a text judge (--reads text) or a model judge (model:PATH)
-    scores generated transcripts and its premium comes with a 95% interval over items. Exits 1 on a violation
-    (or a premium whose interval lies above 0), 2 on a bad judge.
-
-    Examples:
-      seedbed audit seed
-      seedbed audit mypkg.judges:my_judge --json
-      seedbed audit mypkg.judges:my_text_judge --reads text --items 400
-      seedbed audit model:runs/.cache/smollm2-135m-instruct
-    """
-    import json as _json
-
-    from seedbed.analyses.premium import label_premium, text_premium
-
-    if reads not in ("labels", "text"):
-        raise ScenarioError(f"--reads {reads!r}: choose 'labels' or 'text'")
-    if judge.startswith("model:") or reads == "text":
-        from seedbed.stages.judge import load_function
-
-        if judge.startswith("model:"):
-            from seedbed.analyses.model_judge import ModelJudge
-
-            fn: Any = ModelJudge(judge.partition(":")[2])
-        else:
-            fn = load_function(judge)
-        with console.status(f"scoring {3 * items} generated transcripts with {judge} ..."):
-            prem = text_premium(fn, judge, n=items, seed=seed)
-        if json_out:
-            console.print_json(_json.dumps({"judge": judge, "premium": prem.as_dict()}))
-        else:
-            console.print(prem.line())
-        if prem.lo is not None and prem.lo > 0:
-            raise typer.Exit(1)
-        return
-    from seedbed.analyses.audit import audit as run_audit, load_judge, to_json
-
-    name, j, scn = load_judge(judge)
-    res = run_audit(j, scn, name)
-    prem = label_premium(j, name)
-    if json_out:
-        console.print_json(_json.dumps({**_json.loads(to_json(res)), "premium": prem.as_dict()}))
-    else:
-        for title, findings in ((f"Reward-consistency audit of {name} ({res.settings}): "
-                                 f"{len(res.findings)} violation(s)", res.findings),
-                                ("Worst case, not counted (transcript credit with gamma = 1)", res.worst_case)):
-            if not findings:
-                continue
-            t = Table(title=title, title_justify="left")
-            for c in ("situation", "honest", "winning strategy", "margin", "why"):
-                t.add_column(c, overflow="fold")
-            for f in findings:
-                t.add_row(f.situation, f"{f.honest} ({f.honest_reward:.3f})", f"{f.best} ({f.best_reward:.3f})",
-                          f"{f.margin:+.3f}", f.explanation)
-            console.print(t)
-        if res.consistent:
-            situations = len({r["situation"] for r in res.table})
-            worst = " incl. the worst case" if res.worst_case or any("worst case" in r["situation"]
-                                                                      for r in res.table) else ""
-            console.print(f"[bold green]consistent:[/] honest behaviour is reward-maximal in every situation checked "
-                          f"for {name} ({res.settings}; {situations} situations{worst}).")
-        console.print(prem.line())
-    if not res.consistent:
-        raise typer.Exit(1)
+def _audit_command():
+    from seedbed.cli.audit import audit
+    return audit
 
 
-@app.command()
-@_user_errors
-def contamination(
-    eval_: Optional[list[Path]] = typer.Option(None, "--eval", "-e", help="Protected items (probes, eval sets): JSONL or text."),
-    train: Optional[Path] = typer.Option(None, "--train", "-t", help="Candidate training items: JSONL or text."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the clean training items here."),
-    no_template: bool = typer.Option(False, "--no-template", help="Skip the template check (one-template tasks)."),
-    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 when any item leaks."),
-    leaks: Optional[Path] = typer.Option(None, "--leaks", help="Write each leaked item (JSONL: index, item, check)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Twin test + Min-K%++ on this checkpoint "
-                                         "(model, LoRA or run folder): built-in items, or --eval with --twins."),
-    twins: Optional[str] = typer.Option(None, "--twins", help="Twin generator module:function(item, rng) -> item."),
-    n_twins: int = typer.Option(5, "--n-twins", help="Twins per eval item."),
-    twin_report: Optional[Path] = typer.Option(None, "--twin-report", help="Write the twin test (JSON) here."),
-) -> None:
-    """Find eval items leaking into training data: canary, 13-grams, 50-char substrings, templates.
+def _contamination_command():
+    from seedbed.cli.contamination import contamination
+    return contamination
 
-    JSONL files are read one record per line: a JSON string, or an object whose text is the
-    first of the fields input, text, prompt, question, or messages (a list of {content}); in
-    --train records, metadata.canary equal to seedbed's canary also counts as the canary.
-    Other files: one item per line. Example:
-    seedbed contamination --eval probes.jsonl --train pool.jsonl --leaks leaked.jsonl --out clean.jsonl
-    """
-    from seedbed.stages.contamination import Guard, read_items
-    from seedbed.results.writing import write_text
 
-    if model is None and (train is None or not eval_):
-        raise ScenarioError("contamination needs --eval and --train (string checks), or --model (twin test)")
-    if model is not None:                      # leaks no string match can see (seedbed.analyses.leaks)
-        from seedbed.cli.contamination import model_check
-        res = model_check(model, eval_ if (train is None or twins) else None, twins, n_twins, twin_report)
-        if train is None:
-            raise typer.Exit(1 if res.detected and fail_on_leak else 0)
-    for flag, path in (("--out", out), ("--leaks", leaks)):
-        if path is not None:
-            from seedbed.results.folders import check_writable
-            if path.is_dir():
-                raise ScenarioError(f"{flag} {path}: is a folder; give a file name")
-            check_writable(path.parent, flag)
-    protected = [x for p in eval_ for x in read_items(p, mark_canary=False)]
-    items = read_items(train)
-    guard = Guard(protected, use_template=not no_template)
-    keep, counts = guard.filter(items)
-    leaked = len(items) - len(keep)
-    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
-    console.print(f"{len(items)} training items checked against {len(protected)} protected items: "
-                  f"{leaked} leaked ({detail}); {len(keep)} clean.")
-    if out is not None:
-        lines = train.read_text().splitlines()
-        nonblank = [ln for ln in lines if ln.strip()]
-        write_text(out, "\n".join(nonblank[i] for i in keep) + ("\n" if keep else ""))
-        console.print(f"clean items: {out}")
-    if leaks is not None:
-        import json
-        write_text(leaks, "".join(json.dumps(x) + "\n" for x in guard.leaks(items)))
-        console.print(f"leaked items, each with the check that caught it: {leaks}")
-    if leaked and fail_on_leak:
-        raise typer.Exit(1)
+app.command("audit")(_user_errors(_audit_command()))
+app.command("contamination")(_user_errors(_contamination_command()))
 
 
 @app.command()

@@ -16,6 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from typing import Optional
+
+import typer
+
 from seedbed.core.schema import ScenarioError
 from seedbed.backends.neural.leaktest.items import DEFAULT_ITEMS, DEFAULT_MAX_NUMBER, addition_items, addition_twin, read_eval_set, style_of, user_generator
 from seedbed.backends.neural.leaktest.twins import ALPHA, DEFAULT_TWINS, TwinResult, twin_test
@@ -110,3 +114,63 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
     return str(x)
+
+
+
+def contamination(
+    eval_: Optional[list[Path]] = typer.Option(None, "--eval", "-e", help="Protected items (probes, eval sets): JSONL or text."),
+    train: Optional[Path] = typer.Option(None, "--train", "-t", help="Candidate training items: JSONL or text."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the clean training items here."),
+    no_template: bool = typer.Option(False, "--no-template", help="Skip the template check (one-template tasks)."),
+    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 when any item leaks."),
+    leaks: Optional[Path] = typer.Option(None, "--leaks", help="Write each leaked item (JSONL: index, item, check)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Twin test + Min-K%++ on this checkpoint "
+                                         "(model, LoRA or run folder): built-in items, or --eval with --twins."),
+    twins: Optional[str] = typer.Option(None, "--twins", help="Twin generator module:function(item, rng) -> item."),
+    n_twins: int = typer.Option(5, "--n-twins", help="Twins per eval item."),
+    twin_report: Optional[Path] = typer.Option(None, "--twin-report", help="Write the twin test (JSON) here."),
+) -> None:
+    """Find eval items leaking into training data: canary, 13-grams, 50-char substrings, templates.
+
+    JSONL files are read one record per line: a JSON string, or an object whose text is the
+    first of the fields input, text, prompt, question, or messages (a list of {content}); in
+    --train records, metadata.canary equal to seedbed's canary also counts as the canary.
+    Other files: one item per line. Example:
+    seedbed contamination --eval probes.jsonl --train pool.jsonl --leaks leaked.jsonl --out clean.jsonl
+    """
+    from seedbed.cli import console
+    from seedbed.results.writing import write_text
+    from seedbed.stages.contamination import Guard, read_items
+
+    if model is None and (train is None or not eval_):
+        raise ScenarioError("contamination needs --eval and --train (string checks), or --model (twin test)")
+    if model is not None:                      # leaks no string match can see (seedbed.analyses.leaks)
+        from seedbed.cli.contamination import model_check
+        res = model_check(model, eval_ if (train is None or twins) else None, twins, n_twins, twin_report)
+        if train is None:
+            raise typer.Exit(1 if res.detected and fail_on_leak else 0)
+    for flag, path in (("--out", out), ("--leaks", leaks)):
+        if path is not None:
+            from seedbed.results.folders import check_writable
+            if path.is_dir():
+                raise ScenarioError(f"{flag} {path}: is a folder; give a file name")
+            check_writable(path.parent, flag)
+    protected = [x for p in eval_ for x in read_items(p, mark_canary=False)]
+    items = read_items(train)
+    guard = Guard(protected, use_template=not no_template)
+    keep, counts = guard.filter(items)
+    leaked = len(items) - len(keep)
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+    console.print(f"{len(items)} training items checked against {len(protected)} protected items: "
+                  f"{leaked} leaked ({detail}); {len(keep)} clean.")
+    if out is not None:
+        lines = train.read_text().splitlines()
+        nonblank = [ln for ln in lines if ln.strip()]
+        write_text(out, "\n".join(nonblank[i] for i in keep) + ("\n" if keep else ""))
+        console.print(f"clean items: {out}")
+    if leaks is not None:
+        import json
+        write_text(leaks, "".join(json.dumps(x) + "\n" for x in guard.leaks(items)))
+        console.print(f"leaked items, each with the check that caught it: {leaks}")
+    if leaked and fail_on_leak:
+        raise typer.Exit(1)

@@ -98,11 +98,12 @@ def isolated(scn: Scenario, base: Path, seeds: int = 3, steps: tuple[int, ...] =
     from seedbed.backends.neural.engine import assistant_spans, finetune
     from seedbed.backends.neural.fidelity import model_rates
     from seedbed.backends.neural.model import load, trainable_parameters
-    from seedbed.backends.neural.pretrain import TASK_SEED, rehearsal_texts
+
+    from seedbed.backends.neural.run import Setup
 
     n = scn.neural
-    task = Task(n.max_number, n.probe_size, seed=TASK_SEED)
-    rehearsal = rehearsal_texts(scn, task, root_seed)
+    setup = Setup.build(scn, base, root_seed)     # the pipeline's task, probe guard and (guarded) rehearsal
+    task, rehearsal = setup.task, setup.rehearsal
     idx = [INDEX[b] for b in TRACKED]
     streams = Streams(root_seed).child("coupling")
     total, done = len(arms) * seeds * len(steps), 0
@@ -114,6 +115,9 @@ def isolated(scn: Scenario, base: Path, seeds: int = 3, steps: tuple[int, ...] =
             rng = s.rng("texts")
             instruction = INOCULATION if inoculate else ""
             texts = correction_texts(task, SET_SIZE, rng, instruction)
+            keep, _ = setup.guard.filter([x[len(instruction):].split("\n")[0] for x in texts])
+            setup.guard.dropped.clear()
+            texts = [texts[i] for i in keep]          # a probe question never reaches this training either
             spans = [assistant_spans(t, True, len(instruction)) for t in texts]
             if rehearse:
                 m = int(round(n.replay * SET_SIZE))
