@@ -1,5 +1,6 @@
 # seedbed: the two commands that set everything up on a fresh machine.
 #   make demo   create .venv, install seedbed, run the seed scenario and its control, write reports
+#               (the neural run's design, 7 seeds x 11 rounds, is `seedbed plan seed --backend neural`'s)
 #   make test   create .venv, install the test dependencies, run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -32,7 +33,7 @@ demo: $(VENV)/.demo-installed
 	$(VENV)/bin/seedbed list
 	$(VENV)/bin/seedbed run seed --backend meanfield --out $(RUNS)/seed-meanfield --force
 	$(VENV)/bin/seedbed run seed --backend agent --seeds 5 --out $(RUNS)/seed-agent --force
-	$(VENV)/bin/seedbed run seed --backend neural --seeds 3 --out $(RUNS)/seed-neural --force
+	$(VENV)/bin/seedbed run seed --backend neural --seeds 7 --set neural.rounds=11 --out $(RUNS)/seed-neural --force
 	$(VENV)/bin/seedbed sweep seed --grid "judge.bonus=linspace(0,2,41)" --grid "prompts.phi=linspace(0,1,41)" --out $(RUNS)/seed-sweep --fresh
 	$(VENV)/bin/seedbed analyze seed --param "prompts.phi=linspace(0,1,101)" --out $(RUNS)/seed-analysis
 	@echo

@@ -49,6 +49,7 @@ from seedbed.backends.neural.task import INOCULATION, REVIEW, SLIPS, Task, answe
 
 STEPS = (0, 8, 16, 32, 64)     # optimizer steps at which the rates are measured
 SET_SIZE = 256                 # correction turns in the fixed training set
+REHEARSAL_DEFAULT = 0.5        # rehearsal per trained turn in the 'rehearsal' arms when the run itself has none
 ARMS = (("plain", False, False), ("rehearsal", True, False), ("inoculation", False, True),
         ("rehearsal+inoculation", True, True))
 TRACKED = ("first_error", "fix_after_mistake", "false_fix_after_clean", "keep_after_mistake", "first_harm")
@@ -119,8 +120,8 @@ def isolated(scn: Scenario, base: Path, seeds: int = 3, steps: tuple[int, ...] =
             setup.guard.dropped.clear()
             texts = [texts[i] for i in keep]          # a probe question never reaches this training either
             spans = [assistant_spans(t, True, len(instruction)) for t in texts]
-            if rehearse:
-                m = int(round(n.replay * SET_SIZE))
+            if rehearse:                                # the run's replay, or the default's where it has none
+                m = int(round((n.replay if n.replay > 0 else REHEARSAL_DEFAULT) * SET_SIZE))
                 extra = [rehearsal[i] for i in rng.integers(0, len(rehearsal), m)]
                 texts += extra
                 spans += [assistant_spans(t, False) for t in extra]
