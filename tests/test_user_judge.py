@@ -129,7 +129,7 @@ TEXT_JUDGE = textwrap.dedent('''
 @pytest.mark.parametrize("turns", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_neural_label_judge_reimplementing_the_table_gives_the_same_run(judges, turns):
     pytest.importorskip("torch")
-    from tests.neural.test_neural import TINY
+    from tests.backends.neural.test_neural import TINY
 
     over = TINY + ["neural.rounds=2"] + (["prompts.turns=2", "prompts.phi=0"] if turns == 2 else [])
     scn = load_scenario("seed", over)
@@ -140,7 +140,7 @@ def test_neural_label_judge_reimplementing_the_table_gives_the_same_run(judges, 
 
 def test_a_text_judge_drives_a_tiny_neural_run(tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from tests.neural.test_neural import TINY
+    from tests.backends.neural.test_neural import TINY
 
     (tmp_path / "textjudge.py").write_text(TEXT_JUDGE)
     monkeypatch.chdir(tmp_path)

@@ -76,7 +76,7 @@ def test_a_resumed_sweep_runs_only_the_missing_points(ray_local, tmp_path):
 
 
 def test_an_interrupted_local_sweep_resumes(tmp_path, monkeypatch):
-    import seedbed.sweeps as sw
+    import seedbed.sweeps.execute as sw          # where the sweep looks its task function up
 
     scn = load_scenario("seed", ["rounds=4", "agent.conversations=128"])
     calls = []

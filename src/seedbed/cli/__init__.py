@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -26,8 +26,7 @@ from seedbed.results.tables import round_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="seedbed: does this post-training setup, through an outer loop, select for mistake seeding?")
-console = Console(emoji=False)                 # ':b:' in a user's value is text, not an emoji
-err_console = Console(stderr=True, emoji=False)
+from seedbed.cli.output import console, err_console  # noqa: E402,F401  (the commands' one pair of consoles)
 
 
 def _flags_without_type() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from seedbed.cli import console
+from seedbed.cli.output import console
 from seedbed.core.schema import ScenarioError
 
 

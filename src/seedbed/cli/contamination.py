@@ -138,7 +138,7 @@ def contamination(
     Other files: one item per line. Example:
     seedbed contamination --eval probes.jsonl --train pool.jsonl --leaks leaked.jsonl --out clean.jsonl
     """
-    from seedbed.cli import console
+    from seedbed.cli.output import console
     from seedbed.results.writing import write_text
     from seedbed.stages.contamination import Guard, read_items
 
