@@ -38,7 +38,7 @@ def shrink(cmd: str) -> list[str]:
     """The command's arguments with tiny sizes added."""
     args = shlex.split(cmd)[1:]                                     # drop 'seedbed'
     args = [re.sub(r":(\d+)$", lambda m: ":3" if int(m.group(1)) > 3 else m.group(0), a) for a in args]
-    if args[0] in ("run", "sweep"):
+    if args[0] in ("run", "sweep", "plan"):
         preset = args[1]
         extra = KRUEGER if preset == "krueger" else [] if preset == "h8_grading" else PIPELINE
         if "neural" in args:
