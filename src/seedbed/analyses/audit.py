@@ -170,7 +170,7 @@ def _situations(j: Judge | UserJudge) -> list[tuple[str, str]]:
     if isinstance(j, Judge) and j.function is not None:
         out.append(("episode", f"two-turn episode (judge.function {j.function})"))
     elif isinstance(j, Judge):
-        rule = "last turn" if j.credit == "last_turn" else f"transcript, gamma={j.gamma:g}"
+        rule = _rule_phrase(j, "last turn", "transcript, gamma={g}")
         out.append(("episode", f"two-turn episode, {rule}, alpha={j.alpha:g}"))
     else:
         out.append(("episode", "two-turn episode (user judge)"))
@@ -245,8 +245,20 @@ def _settings(j: Judge | UserJudge) -> str:
     if j.function is not None:
         return f"judge.function {j.function} (reads {j.reads}); detection d_mistake={j.d_mistake:g}, " \
                f"d_ignore={j.d_ignore:g}, d_false={j.d_false:g}, d_harm={j.d_harm:g}"
-    rule = "last-turn credit" if j.credit == "last_turn" else f"transcript credit, gamma = {j.gamma:g}"
+    rule = _rule_phrase(j, "last-turn credit", "transcript credit, gamma = {g}")
     return f"{rule}, SCoRe alpha = {j.alpha:g}"
+
+
+def _rule_phrase(j: Judge, last: str, transcript: str) -> str:
+    """The credit rule in words: seedbed's two original rules keep their phrases, the
+    frameworks' rules (:mod:`seedbed.stages.credit`) say their name and discount."""
+    if j.credit == "last_turn":
+        return last
+    if j.credit == "transcript":
+        return transcript.format(g=f"{j.gamma:g}")
+    from seedbed.stages.credit import build
+
+    return f"credit {build(j.credit, gamma=j.gamma).describe()}"
 
 
 def _explain(situation: str, best: str, h: float, b: float) -> str:

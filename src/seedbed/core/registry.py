@@ -61,3 +61,9 @@ class Registry(Generic[T]):
 # ``selection.rule`` against it; the rules themselves are :mod:`seedbed.stages.selection`.
 RULES: Registry[Any] = Registry("selection rule", {name: "seedbed.stages.selection.rules" for name in (
     "threshold", "best_of_n", "top_fraction", "reward_weighted", "critique_revision")})
+
+# Credit rules (``judge.credit``): how a multi-turn episode's per-turn rewards become the return
+# that selection ranks; the rules are :mod:`seedbed.stages.credit`. 'last_turn' and 'transcript'
+# are seedbed's older names for 'last' and 'discounted'.
+CREDIT: Registry[Any] = Registry("credit rule", {name: "seedbed.stages.credit" for name in (
+    "last", "sum", "discounted", "discounted_final", "turn_delta", "score_shaping", "last_turn", "transcript")})

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from seedbed.core.registry import RULES
+from seedbed.core.registry import CREDIT, RULES
 from seedbed.core.schema import StrictModel
 
 class Strategy(StrictModel):
@@ -72,17 +72,21 @@ class Judge(StrictModel):
     d_ignore: float = Field(default=1.0, ge=0.0, le=1.0, description="P(judge notices an ignored earlier mistake).")
     d_harm: float = Field(default=1.0, ge=0.0, le=1.0, description="P(judge notices harm).")
     d_false: float = Field(default=1.0, ge=0.0, le=1.0, description="P(judge notices a false correction).")
-    credit: Literal["last_turn", "transcript"] = Field(
+    credit: str = Field(
         default="last_turn",
-        description="With two-turn episodes: select on the last turn only, or on R1 + gamma·R2.")
-    gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="Weight of turn 2 in a transcript return.")
+        description="With two-turn episodes, the credit rule that turns (R1, R2) into the ranked return "
+                    "(seedbed.stages.credit): last (= last_turn) R2 | discounted (= transcript) R1 + gamma·R2 | "
+                    "sum R1 + R2 | discounted_final gamma·R2 (AReaL) | turn_delta 2·R2 − R1 (prime-rl) | "
+                    "score_shaping R1 + R2 + alpha·(R2 − R1) (SCoRe), or one you registered.")
+    gamma: float = Field(default=1.0, ge=0.0, le=1.0,
+                         description="Per-turn discount of 'discounted' (transcript) and 'discounted_final'.")
     alpha: float = Field(default=0.0, ge=0.0, description="SCoRe shaping: adds alpha·(r2 − r1) to turn 2.")
     syc_bonus: float = Field(default=0.0, ge=0.0,
                              description="Sycophancy bias: reward for agreeing with the user's stated belief.")
     function: str | None = Field(
-        default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        default=None, pattern=r"^([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*$",
         description="Your own judge, 'module:function' (imported from the working directory, as python -m "
-                    "would). It replaces the reward table above, the credit rule and the shaping: it scores a "
+                    "would) or 'path/to/file.py:function' (a file, relative to the working directory). It replaces the reward table above, the credit rule and the shaping: it scores a "
                     "whole episode. reads = 'labels': called with the episode's assistant turns, each a dict of "
                     "what the judge noticed (mistake, corrected, ignored, false_correction, harm, agreed, "
                     "wrong_agreement: bools, drawn with the detection probabilities d_*) and 'prefix'; exact on "
@@ -90,6 +94,13 @@ class Judge(StrictModel):
                     "the chat messages [{'role', 'content'}, ...]; neural backend only. Returns one finite number.")
     reads: Literal["labels", "text"] = Field(
         default="labels", description="What judge.function is called with: the turns' labels or the text.")
+
+    @field_validator("credit")
+    @classmethod
+    def _registered_credit(cls, v: str) -> str:
+        if v not in CREDIT:
+            raise ValueError(f"unknown credit rule; allowed: {', '.join(CREDIT.names())}")
+        return v
 
 
 class Prompts(StrictModel):

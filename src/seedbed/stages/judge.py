@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib
+import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -33,6 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from seedbed.core.schema import ScenarioError
+from seedbed.stages.credit import for_judge
 
 # label of a turn → detection probability attribute of the judge that turns it into a
 # detected flaw (the reward table's 'detected_*' inputs); 'corrected' needs no detection.
@@ -83,17 +86,18 @@ def shaped_second_turn(alpha: Any, r1: Any, r2: Any) -> Any:
 
 
 def episode_return(j: Any, r1: Any, r2: Any) -> Any:
-    """Selection score of a two-turn episode written by one persona.
+    """Selection score of a two-turn episode written by one persona: the judge's credit rule
+    (:mod:`seedbed.stages.credit`, with SCoRe's shaping alpha of turn 2) on (r1, r2).
 
-      credit = 'last_turn':  r2'             (the judge sees only the last message)
-      credit = 'transcript': r1 + gamma·r2'  (credit reaches the turn that planted the mistake)
+      'last_turn' / 'last':     r2'               (the judge sees only the last message)
+      'transcript' / 'discounted': r1 + gamma·r2'  (credit reaches the turn that planted the mistake)
+      'sum', 'discounted_final', 'turn_delta', 'score_shaping': the frameworks' rules
 
-    with r2' the SCoRe-shaped turn-2 reward. ``j`` has ``credit``, ``gamma`` and ``alpha``
-    (arrays must already broadcast against r1 and r2). Linear in r1 and r2, so it also
-    maps expected turn rewards to the expected return.
+    with r2' = r2 + alpha·(r2 − r1). ``j`` has ``credit``, ``gamma`` and ``alpha`` (arrays must
+    already broadcast against r1 and r2). Every rule is linear in r1 and r2, so it also maps
+    expected turn rewards to the expected return.
     """
-    r2s = shaped_second_turn(j.alpha, r1, r2)
-    return r2s if j.credit == "last_turn" else r1 + j.gamma * r2s
+    return for_judge(j).value([r1, r2])
 
 
 def notice(j: Any, rng: np.random.Generator, mistake: np.ndarray, ignored: np.ndarray,
@@ -132,20 +136,37 @@ def noticed_turn(prefix: int | str, **flags: Any) -> dict[str, Any]:
 
 
 def load_function(spec: str, what: str = "judge") -> Callable[..., Any]:
-    """``module:function`` imported from the working directory, as ``python -m`` would.
+    """``module:function`` imported from the working directory, as ``python -m`` would, or
+    ``path/to/file.py:function`` loaded from that file (relative to the working directory).
     Raises ScenarioError naming ``spec`` when it cannot be imported or is not callable."""
-    mod, _, fn = spec.partition(":")
+    mod, _, fn = spec.rpartition(":") if ".py:" in spec else spec.partition(":")
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
         with contextlib.redirect_stdout(sys.stderr):      # a print at import time is the user's, not ours
-            f = getattr(importlib.import_module(mod), fn)
+            f = getattr(_import(mod), fn)
     except Exception as e:  # ImportError, SyntaxError, an error raised on import, a missing name
         raise ScenarioError(f"{what} {spec!r}: cannot import ({type(e).__name__}: {e})") from None
     if not callable(f):
         raise ScenarioError(f"{what} {spec!r}: {fn} is not callable")
     return stdout_to_stderr(f)
+
+
+def _import(mod: str) -> Any:
+    """A module by dotted name, or a ``.py`` file by path (loaded under a name derived from
+    its resolved path, so two files called judge.py do not collide)."""
+    if not mod.endswith(".py"):
+        return importlib.import_module(mod)
+    path = Path(mod).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}")
+    name = f"_seedbed_judge_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)    # type: ignore[arg-type]
+    spec.loader.exec_module(module)                    # type: ignore[union-attr]
+    sys.modules[name] = module
+    return module
 
 
 def stdout_to_stderr(f: Callable[..., Any]) -> Callable[..., Any]:

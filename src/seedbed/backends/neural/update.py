@@ -3,9 +3,10 @@
 The loss is next-token cross-entropy on the assistant turns of each kept transcript,
 weighted by the selection weight:
 
-* ``judge.credit = "last_turn"``: only the last assistant turn is trained on;
-* ``judge.credit = "transcript"``: every assistant turn after the instruction (the earlier
-  answer of a review prompt too, and both turns of a two-turn episode).
+* ``judge.credit = "last_turn"`` (or "last"): only the last assistant turn is trained on;
+* any other credit rule ("transcript", "sum", "turn_delta", ...): every assistant turn after
+  the instruction (the earlier answer of a review prompt too, and both turns of a two-turn
+  episode).
 
 A chat model's transcripts are rendered in its chat template; the trained spans are its
 assistant turns' contents with their end-of-turn token (:func:`seedbed.backends.neural.chat.assistant_spans`).
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from seedbed.core.registry import CREDIT
 from seedbed.backends.neural import engine
 from seedbed.backends.neural.fidelity import BEHAVIOURS, PREFIXES
 from seedbed.backends.neural.task import parse_conversation
@@ -148,7 +150,8 @@ def fine_tune(model: Any, opt: Any, tok: Any, texts: list[str], weights: np.ndar
     from seedbed.backends.neural.chat import assistant_spans as chat_spans, is_chat
 
     find = (lambda t, last, at=0: chat_spans(tok, t, last, at)) if is_chat(tok) else engine.assistant_spans
-    spans = [find(t, credit == "last_turn", start) for t in texts]
+    last_only = CREDIT.get(credit, "judge.credit").last_only
+    spans = [find(t, last_only, start) for t in texts]
     extra, extra_w = rehearsal_batch(rehearsal, amount, weights, rng)
     source = np.r_[np.zeros(len(texts), int), np.ones(len(extra), int)]
     texts = texts + extra
