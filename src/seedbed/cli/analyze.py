@@ -51,15 +51,6 @@ def _one_line(e: Exception) -> str:
     return "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
 
 
-def _crossings(x: np.ndarray, r: np.ndarray) -> list[float]:
-    """Parameter values where r − 1 changes sign (linear interpolation)."""
-    d = r - 1.0
-    out = []
-    for i in np.flatnonzero(np.sign(d[1:]) * np.sign(d[:-1]) < 0):
-        out.append(float(x[i] + (x[i + 1] - x[i]) * d[i] / (d[i] - d[i + 1])))
-    return out
-
-
 def _kind(names: list[str], y: np.ndarray) -> str:
     """A state's support: 'all B', or 'a mix of A, B' (for runs of a bifurcation summary)."""
     sup = [n for n, v in zip(names, y) if v > 1e-9]
@@ -131,7 +122,9 @@ def print_analysis(a, console) -> None:
                 runs.append((float(x[p]), float(x[p]), s))
         for lo, hi, s in runs:
             console.print(f"  {b.key} in [{lo:g}, {hi:g}]: stable {s}")
-        cr = _crossings(x, b.focus_invasion)
+        from seedbed.analyses.dynamics import crossings
+
+        cr = crossings(x, b.focus_invasion)
         where = ", ".join(f"{c:.4g}" for c in cr) if cr else "never in this range"
         console.print(f"  {bn[bf]}'s invasion factor into the others' resident: {b.focus_invasion[0]:.4f} → "
                       f"{b.focus_invasion[-1]:.4f}; crosses 1 at: {where}")

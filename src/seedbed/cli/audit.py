@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -15,13 +16,32 @@ def audit(
     judge: str = typer.Argument(..., help="A scenario (preset or TOML: its judge and strategies), a callable "
                                           "module:function (imported from the working directory), or "
                                           "model:PATH (a local chat model folder as a judge, e.g. "
-                                          "model:runs/.cache/smollm2-135m-instruct)."),
+                                          "model:runs/.cache/smollm2-135m-instruct), or env:NAME (an environment)."),
     reads: str = typer.Option("labels", "--reads", help="What a module:function judge is called with: 'labels' "
                                                        "(labelled turns) or 'text' (chat messages)."),
     items: int = typer.Option(200, "--items", min=2, help="Generated items for a text or model judge's "
                                                          "correction premium."),
     seed: int = typer.Option(0, "--seed", help="Root seed of the generated items."),
     json_out: bool = typer.Option(False, "--json", help="Print the findings, the premium and every score as JSON."),
+    credit: Optional[str] = typer.Option(None, "--credit", help="env: the credit rule (last, sum, discounted, "
+                                         "discounted_final, turn_delta, score_shaping; default: the environment's "
+                                         "framework's)."),
+    gamma: Optional[float] = typer.Option(None, "--gamma", help="env: discount of discounted / discounted_final "
+                                                                "(default 1; 0.9 for discounted_final, AReaL's)."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="env: SCoRe shaping of the last turn (default 0; "
+                                                                "10 for score_shaping, SCoRe's)."),
+    max_turns: Optional[int] = typer.Option(None, "--max-turns", help="env: attempts per episode (default: the "
+                                                                      "environment's)."),
+    right: Optional[str] = typer.Option(None, "--right", help="env (your own): the right answer to play."),
+    wrong: Optional[list[str]] = typer.Option(None, "--wrong", help="env (your own): a wrong answer (repeatable)."),
+    hedge: Optional[str] = typer.Option(None, "--hedge", help="env (a grader): a hedged answer to score."),
+    p: float = typer.Option(0.9, "--p", help="env: the honest policy's first-attempt accuracy."),
+    f: Optional[float] = typer.Option(None, "--f", help="env: the honest policy's fix rate (default p)."),
+    q: Optional[float] = typer.Option(None, "--q", help="env: the seeder's fix rate of its own mistake (default p)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="env: folder for audit.json and the outer loop "
+                                                                  "(default runs/audit/<env>-<rule>)."),
+    rounds: int = typer.Option(200, "--rounds", min=1, help="env: rounds of the outer loop."),
+    no_outer: bool = typer.Option(False, "--no-outer", help="env: skip the outer loop (nothing is written)."),
 ) -> None:
     """Is honest behaviour reward-maximal in every situation, and does a correction pay more than a fresh answer?
 
@@ -35,8 +55,22 @@ def audit(
       seedbed audit mypkg.judges:my_judge --json
       seedbed audit mypkg.judges:my_text_judge --reads text --items 400
       seedbed audit model:runs/.cache/smollm2-135m-instruct
+      seedbed audit env:skyrl_gym.gsm8k_multi_turn --credit sum
+      seedbed audit env:seedbed.two_attempts --credit turn_delta
+      seedbed audit env:mypkg.envs:make_env --right "#### 72" --wrong "#### 71"
+
+    An environment (env:NAME: skyrl_gym.ENV, reasoning_gym.DATASET, seedbed.two_attempts, seedbed.retry, or your
+    module:factory) is played through canonical trajectories and every turn scored by it; the credit rule makes
+    the returns; exits 1 when a seeding or stalling trajectory beats honest play.
     """
     import json as _json
+
+    if judge.startswith("env:"):
+        from seedbed.cli.audit_env import audit_env
+
+        audit_env(judge[4:], credit, gamma, alpha, max_turns, right, wrong, hedge, p, f, q, out, rounds,
+                  not no_outer, json_out)
+        return
 
     from seedbed.analyses.premium import label_premium, text_premium
 

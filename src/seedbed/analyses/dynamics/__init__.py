@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from seedbed.analyses.dynamics.basins import Basin
-from seedbed.analyses.dynamics.core import CRITERION, Analysis, Bifurcation, Invasion, analyze
+from seedbed.analyses.dynamics.core import CRITERION, Analysis, Bifurcation, Invasion, analyze, crossings
 from seedbed.analyses.dynamics.fixed_points import FixedPoint
 
-__all__ = ["Analysis", "Basin", "Bifurcation", "CRITERION", "FixedPoint", "Invasion", "analyze",
+__all__ = ["Analysis", "Basin", "Bifurcation", "CRITERION", "FixedPoint", "Invasion", "analyze", "crossings",
            "start_dependence"]
 
 

@@ -225,6 +225,14 @@ def bifurcation(scn, key: str, values: np.ndarray, starts: int = 12, seed: int =
 
 # ----------------------------------------------------------------------------- analyze
 
+def crossings(x: np.ndarray, r: np.ndarray) -> list[float]:
+    """Parameter values where an invasion factor r crosses 1 (linear interpolation between
+    the grid points x on either side)."""
+    d = np.asarray(r, float) - 1.0
+    return [float(x[i] + (x[i + 1] - x[i]) * d[i] / (d[i] - d[i + 1]))
+            for i in np.flatnonzero(np.sign(d[1:]) * np.sign(d[:-1]) < 0)]
+
+
 def analyze(scn, param: tuple[str, Any] | None = None, points: int = 1024, starts: int = 12,
             seed: int = 0, max_rounds: int = 5000) -> Analysis:
     """Fixed points (with stability), invasion factors and basins of a scenario's share map.
