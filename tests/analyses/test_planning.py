@@ -63,3 +63,42 @@ def test_plan_refuses_an_exact_backend():
 
     r = CliRunner().invoke(app, ["plan", "seed", "--backend", "meanfield"])
     assert r.exit_code == 2 and "sampled backend" in r.output
+
+
+def test_a_sequential_design_decides_at_its_looks_through_the_cli(tmp_path):
+    """--looks puts a group-sequential design in plan.json; --achieved on a run with a look's
+    seed count decides with that look's boundary (wider than the fixed design's), and a run
+    whose seeds are not a look is refused."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from seedbed.analyses.power import SequentialDesign
+    from seedbed.cli import app
+
+    run = CliRunner().invoke
+    scn = load_scenario("seed", FEW)
+    import seedbed
+
+    seedbed.run(scn, backend="agent", seeds=4, out=tmp_path / "pilot")
+    r = run(app, ["plan", "seed", "--backend", "agent", "--pilot", str(tmp_path / "pilot"), "--looks", "2",
+                  "--out", str(tmp_path / "plan"), *sum((["--set", f"{k}={v}"] for k, v in FEW.items()), [])])
+    assert r.exit_code == 0, r.output
+    seq = json.loads((tmp_path / "plan" / "plan.json").read_text())["sequential"]
+    assert len(seq["looks"]) == 2 and seq["looks"][0] >= 3 and seq["t_bounds"][0] > seq["t_bounds"][1]
+    assert seq["simulated"]["selects"] + seq["simulated"]["does not select"] >= 0.8 - 0.03
+    n1 = seq["looks"][0]
+    seedbed.run(load_scenario("seed", {**FEW, "rounds": seq["rounds"] or FEW["rounds"]}), backend="agent",
+                seeds=n1, out=tmp_path / "look1")
+    r = run(app, ["plan", "seed", "--backend", "agent", "--out", str(tmp_path / "plan"), "--achieved",
+                  str(tmp_path / "look1"), "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)["sequential"]
+    design = SequentialDesign(tuple(seq["looks"]), seq["alpha"], seq["margin"], tuple(seq["z_bounds"]),
+                              tuple(seq["t_bounds"]), seq["t_method"])
+    assert s["look"] == 1 and s["outcome"] in ("selects", "does not select", "continue")
+    assert s["t_bound"] == pytest.approx(design.t_bounds[0])
+    assert (s["next_seeds"] == seq["looks"][1]) == (s["outcome"] == "continue")
+    r = run(app, ["plan", "seed", "--backend", "agent", "--out", str(tmp_path / "plan"), "--achieved",
+                  str(tmp_path / "pilot")])
+    assert r.exit_code == 2 and "is not one of the design's looks" in r.output

@@ -128,4 +128,52 @@ def achieved(run_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, 
     return achieved_power(d[:, -1], effect) if d.size else {"n": 0}
 
 
-__all__ = ["Plan", "achieved", "paired_differences", "plan_from_pilot", "predicted_trajectory", "verdict_metric"]
+def sequential_from_plan(plan: dict[str, Any], k: int, reps: int = 4000, seed: int = 0) -> dict[str, Any]:
+    """A group-sequential design with ``k`` looks (O'Brien–Fleming alpha spending,
+    :class:`.power.SequentialDesign`) for the plan's predicted effect and spread: the seeds per
+    arm at each look, the t boundary each look decides with, and the simulated operating
+    characteristics. Fixed before any look is run, so adding seeds until decided keeps the
+    error rate at alpha."""
+    from seedbed.analyses.power import sequential_plan
+
+    p = plan["plan"]
+    found = sequential_plan(p["predicted_effect"], p["spread"], k=k, goal=p["goal"], alpha=p["alpha"],
+                            margin=p["margin"], reps=reps, seed=seed)
+    if found is None:
+        return {"looks": None, "k": k, "note": "no design within the seed limit reaches the goal"}
+    design, sim = found
+    return {"k": k, "looks": list(design.looks), "t_bounds": list(design.t_bounds), "z_bounds": list(design.z_bounds),
+            "t_method": design.t_method, "alpha": design.alpha, "margin": design.margin, "rounds": p["rounds"],
+            "simulated": sim, "spending": "O'Brien-Fleming (Lan-DeMets), two-sided"}
+
+
+def decide_look(run_dir: Path, sequential: dict[str, Any]) -> dict[str, Any]:
+    """The sequential design's decision on a finished run whose seeds per arm equal one of its
+    looks: 'selects', 'does not select', 'continue' (run the next look's seeds) or, at the last
+    look, 'inconclusive'. The decision uses the look's boundary, never the fixed-design one."""
+    from seedbed.analyses.power import SequentialDesign
+    from seedbed.core.config import Scenario
+    from seedbed.core.schema import ScenarioError
+    from seedbed.results.folders import verify
+    from seedbed.results.writing import read_table
+
+    man = verify(run_dir)
+    scn = Scenario.model_validate(man["scenario"])
+    _, d = paired_differences(read_table(run_dir / "metrics.parquet"), verdict_metric(man["backend"], scn.seeder))
+    looks = list(sequential["looks"])
+    n = int(d.shape[0])
+    if n not in looks:
+        raise ScenarioError(f"{run_dir}: {n} seeds per arm is not one of the design's looks {looks}; run the "
+                            "look's seed count")
+    k = looks.index(n)
+    design = SequentialDesign(tuple(looks), sequential["alpha"], sequential["margin"],
+                              tuple(sequential["z_bounds"]), tuple(sequential["t_bounds"]), sequential["t_method"])
+    out = design.decide(d[:, -1], k)
+    mean = float(d[:, -1].mean())
+    half = float(design.t_bounds[k] * d[:, -1].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return {"look": k + 1, "of": len(looks), "seeds": n, "outcome": out, "effect": mean,
+            "interval": [mean - half, mean + half], "t_bound": design.t_bounds[k],
+            "next_seeds": looks[k + 1] if out == "continue" else None}
+
+
+__all__ = ["Plan", "achieved", "decide_look", "sequential_from_plan", "paired_differences", "plan_from_pilot", "predicted_trajectory", "verdict_metric"]

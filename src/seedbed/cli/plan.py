@@ -34,6 +34,10 @@ def plan_command(
     achieved: Optional[Path] = typer.Option(None, "--achieved", help="A finished run made from this plan: print "
                                                                     "the power it had (post-hoc, at the planned "
                                                                     "effect, with its own spread) instead of planning."),
+    looks: Optional[int] = typer.Option(None, "--looks", min=2, max=10, help="Also plan a group-sequential design "
+                                                                      "with this many looks (O'Brien-Fleming alpha "
+                                                                      "spending): add seeds until decided, with "
+                                                                      "valid error control."),
     json_out: bool = typer.Option(False, "--json", help="Print plan.json only."),
 ) -> None:
     """Plan a conclusive experiment: seeds per arm and rounds for the chosen power at the 0.02 threshold.
@@ -45,6 +49,11 @@ def plan_command(
     Example:
 
         seedbed plan seed --backend neural --pilot-seeds 3 --out runs/seed-plan
+        seedbed plan seed --backend neural --pilot runs/seed-plan/pilot --looks 3 --out runs/seed-plan
+        seedbed plan seed --out runs/seed-plan --achieved runs/seed-look1   # decides at the run's look
+
+    With --looks the plan also holds a group-sequential design: run the first look's seeds, then
+    `--achieved RUN` says selects, does not select, or continue with the next look's seeds.
     """
     from seedbed.analyses.planning import plan_from_pilot
     from seedbed.core.config import load_scenario
@@ -63,9 +72,20 @@ def plan_command(
             raise ScenarioError(f"--achieved: no plan.json in {folder} (give the plan's --out)")
         planned = json.loads((folder / "plan.json").read_text())
         a = achieved_power(Path(achieved), planned)
+        seq = planned.get("sequential") or {}
+        if seq.get("looks"):
+            from seedbed.analyses.planning import decide_look
+
+            a["sequential"] = decide_look(Path(achieved), seq)
         if json_out:
             typer.echo(json.dumps(a, indent=2))
             return
+        if "sequential" in a:
+            s = a["sequential"]
+            nxt = f": run --seeds {s['next_seeds']} (look {s['look'] + 1})" if s["next_seeds"] else ""
+            typer.echo(f"{achieved}: sequential look {s['look']} of {s['of']} ({s['seeds']} seeds), effect "
+                       f"{s['effect']:+.4f}, interval at the look's boundary t = {s['t_bound']:.3f}: "
+                       f"[{s['interval'][0]:+.4f}, {s['interval'][1]:+.4f}] -> {s['outcome']}{nxt}")
         typer.echo(f"{achieved}: {a['label']}, {a['n']} seeds, observed sd {a['observed_sd']:.4f}, effect "
                    f"{a['observed_effect']:+.4f}")
         if "power_at_planned_effect" in a:
@@ -82,6 +102,10 @@ def plan_command(
             typer.echo(f"pilot: {pilot_seeds} seeds per arm on {backend} into {pilot}")
         seedbed.run(scn, backend=backend, seeds=pilot_seeds, out=pilot, resume=(pilot / "manifest.json").exists())
     plan = plan_from_pilot(Path(pilot), goal=power, use=use, min_rounds=min_rounds)
+    if looks is not None and plan["plan"]["seeds"] is not None:
+        from seedbed.analyses.planning import sequential_from_plan
+
+        plan["sequential"] = sequential_from_plan(plan, looks)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     if json_out:
@@ -97,4 +121,13 @@ def plan_command(
         typer.echo(f"run it: seedbed run {scenario} --backend {backend} --seeds {p['seeds']}"
                    + (f" --set {'neural.rounds' if backend == 'neural' else 'rounds'}={p['rounds']}" if p["rounds"] else "")
                    + "".join(f" --set {s}" for s in (set_ or [])))
+    seq = plan.get("sequential") or {}
+    if seq.get("looks"):
+        sim = seq["simulated"]
+        typer.echo(f"sequential ({seq['k']} looks, {seq['spending']}): seeds per arm at each look {seq['looks']}, "
+                   f"t boundaries {', '.join(f'{b:.3f}' for b in seq['t_bounds'])}; conclusive "
+                   f"{sim['selects'] + sim['does not select']:.3f}, expected seeds {sim['expected_seeds']:.1f} "
+                   f"({sim['label']})")
+        typer.echo(f"  look 1: seedbed run {scenario} --backend {backend} --seeds {seq['looks'][0]} ... ; then "
+                   f"seedbed plan {scenario} --out {folder} --achieved RUN")
     typer.echo(f"written: {folder / 'plan.json'}")
