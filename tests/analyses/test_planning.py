@@ -67,8 +67,8 @@ def test_plan_refuses_an_exact_backend():
 
 def test_a_sequential_design_decides_at_its_looks_through_the_cli(tmp_path):
     """--looks puts a group-sequential design in plan.json; --achieved on a run with a look's
-    seed count decides with that look's boundary (wider than the fixed design's), and a run
-    whose seeds are not a look is refused."""
+    seed count decides with that look's boundary (wider than the fixed design's); a run whose
+    seeds are not a look gets its fixed-design power and a note, no sequential decision."""
     import json
 
     from typer.testing import CliRunner
@@ -100,5 +100,10 @@ def test_a_sequential_design_decides_at_its_looks_through_the_cli(tmp_path):
     assert s["t_bound"] == pytest.approx(design.t_bounds[0])
     assert (s["next_seeds"] == seq["looks"][1]) == (s["outcome"] == "continue")
     r = run(app, ["plan", "seed", "--backend", "agent", "--out", str(tmp_path / "plan"), "--achieved",
-                  str(tmp_path / "pilot")])
-    assert r.exit_code == 2 and "is not one of the design's looks" in r.output
+                  str(tmp_path / "pilot"), "--json"])
+    assert r.exit_code == 0 and "is not one of the sequential design's looks" in json.loads(r.output)["sequential_note"]
+    from seedbed.analyses.planning import decide_look
+    from seedbed.core.schema import ScenarioError
+
+    with pytest.raises(ScenarioError, match="is not one of the design's looks"):
+        decide_look(tmp_path / "pilot", seq)

@@ -73,13 +73,18 @@ def plan_command(
         planned = json.loads((folder / "plan.json").read_text())
         a = achieved_power(Path(achieved), planned)
         seq = planned.get("sequential") or {}
-        if seq.get("looks"):
+        if seq.get("looks") and a.get("n") in seq["looks"]:
             from seedbed.analyses.planning import decide_look
 
             a["sequential"] = decide_look(Path(achieved), seq)
+        elif seq.get("looks"):
+            a["sequential_note"] = (f"{a.get('n')} seeds per arm is not one of the sequential design's looks "
+                                    f"{seq['looks']}: judged as a fixed design only")
         if json_out:
             typer.echo(json.dumps(a, indent=2))
             return
+        if "sequential_note" in a:
+            typer.echo(f"  note: {a['sequential_note']}")
         if "sequential" in a:
             s = a["sequential"]
             nxt = f": run --seeds {s['next_seeds']} (look {s['look'] + 1})" if s["next_seeds"] else ""
