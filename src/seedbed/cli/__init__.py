@@ -7,6 +7,7 @@ one red line naming the problem and exit with status 2; no traceback.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 from pathlib import Path
@@ -164,8 +165,12 @@ def run(
                                           help="meanfield (exact, the default), agent or neural (sampled)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a field: key=value (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>/<backend>)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
-                                        help="Seeds per arm when the run is stochastic (default 5); exact runs use 1."),
+    seeds: Optional[str] = typer.Option(None, "--seeds",
+                                        help="Seeds per arm when the run is stochastic (default 5; exact runs use 1), "
+                                             "or auto: add seeds look by look until decided, by the group-sequential "
+                                             "design in --plan."),
+    plan_file: Optional[Path] = typer.Option(None, "--plan", help="With --seeds auto: the plan.json of "
+                                                                  "`seedbed plan --looks K` (its looks and boundaries)."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e",
                                            help="local, or ray: a neural population's members as Ray Tune PBT trials."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
@@ -182,14 +187,19 @@ def run(
     Without --out the run goes to runs/<name>/<backend> (or -2, -3, ... when that is taken).
     Example: seedbed run seed --backend agent --seeds 5
     Example: seedbed run seed --track tensorboard --out runs/seed-tb; tensorboard --logdir runs/seed-tb/tensorboard
+    Example: seedbed run seed --backend agent --seeds auto --plan runs/seed/plan/plan.json
     """
     from seedbed.api import run as api_run
     from seedbed.core.config import load_scenario
     from seedbed.core.kinds import get
     from seedbed.results.folders import default_folder
 
+    auto, seeds_n = _seeds_flag(seeds, plan_file)
     scn = load_scenario(scenario, set_ or [])
     kind = get(scn.kind)
+    if auto:
+        return _run_sequential(scn, plan_file, backend, set_, out, executor, address, workers, resume, force, track)
+    seeds = seeds_n
     options = {"backend": backend, "seeds": seeds, "executor": executor, "address": address, "workers": workers,
                "track": track or None}
     if out is None:
@@ -206,6 +216,68 @@ def run(
         console.print(item)
     if scn.kind != "pipeline":
         console.print(f"report: {out / 'report.md'}")
+
+
+def _seeds_flag(seeds: str | None, plan_file: Path | None) -> tuple[bool, int | None]:
+    """--seeds as (auto?, count): a whole number ≥ 1, or 'auto' (which needs --plan)."""
+    if seeds is not None and seeds.strip().lower() == "auto":
+        if plan_file is None:
+            raise ScenarioError("--seeds auto: needs --plan plan.json (from seedbed plan SCENARIO --looks K)")
+        return True, None
+    if plan_file is not None:
+        raise ScenarioError("--plan: only with --seeds auto (a fixed run takes --seeds N)")
+    if seeds is None:
+        return False, None
+    try:
+        n = int(seeds)
+    except ValueError:
+        raise ScenarioError(f"--seeds {seeds!r}: a whole number of seeds (≥ 1), or auto") from None
+    if n < 1:
+        raise ScenarioError(f"--seeds {n}: need at least 1")
+    return False, n
+
+
+def _run_sequential(scn, plan_file: Path, backend: str | None, set_, out: Path | None, executor, address, workers,
+                    resume: bool, force: bool, track) -> None:
+    """``seedbed run --seeds auto``: the plan's looks, one after another, until one decides."""
+    from seedbed.kinds.sequential import run_sequential
+    from seedbed.results.folders import default_folder
+
+    if scn.kind != "pipeline":
+        raise ScenarioError(f"--seeds auto: only pipeline scenarios add seeds ({scn.name} is a {scn.kind} scenario)")
+    if track:
+        raise ScenarioError("--track: not with --seeds auto (each look would log the same rounds again)")
+    if resume and force:
+        raise ScenarioError("--resume and --force: choose one")
+    backend = backend or "meanfield"
+    if out is None:
+        base = Path("runs") / scn.name / f"{backend}-sequential"
+        out = base if (resume or force) else default_folder(base)
+    _quiet_env(out)
+    live = _LiveRounds({"scenario": 0, "control": 0}, getattr(scn, "names", None), scn.name)
+
+    def before(k: int, n: int, total: int) -> None:
+        for task in live.tasks.values():
+            live.progress.reset(task, total=total)
+        live.sums.clear()
+        console.print(f"look {k}: {n} seeds per arm")
+
+    def after(look: dict) -> None:
+        lo, hi = look["interval"]
+        console.print(f"look {look['look']} of {look['of']} ({look['seeds']} seeds): effect {look['effect']:+.4f}, "
+                      f"[{lo:+.4f}, {hi:+.4f}] at the look's boundary t = {look['t_bound']:.3f} -> {look['outcome']}")
+
+    with live.live:
+        result = run_sequential(scn, Path(plan_file), Path(out), backend, progress=live, on_look=after,
+                                before_look=before, executor=executor, address=address, workers=workers,
+                                resume=resume, force=force)
+    from seedbed.core.kinds import get
+    for item in get("pipeline").show(result):
+        console.print(item)
+    seq = json.loads((Path(out) / "sequential.json").read_text())
+    console.print(f"[bold]sequential decision: {seq['outcome']}[/] after {len(seq['looks'])} of "
+                  f"{len(seq['design']['looks'])} looks ({len(result.seeds)} seeds per arm); the fixed-design "
+                  "interval above is for reading, the decision is the design's")
 
 
 @app.command()

@@ -52,8 +52,9 @@ def plan_command(
         seedbed plan seed --backend neural --pilot runs/seed-plan/pilot --looks 3 --out runs/seed-plan
         seedbed plan seed --out runs/seed-plan --achieved runs/seed-look1   # decides at the run's look
 
-    With --looks the plan also holds a group-sequential design: run the first look's seeds, then
-    `--achieved RUN` says selects, does not select, or continue with the next look's seeds.
+    With --looks the plan also holds a group-sequential design: `seedbed run --seeds auto --plan
+    plan.json` runs it look by look until one decides (or run a look's seeds yourself, then
+    `--achieved RUN` says selects, does not select, or continue with the next look's seeds).
     """
     from seedbed.analyses.planning import plan_from_pilot
     from seedbed.core.config import load_scenario
@@ -122,10 +123,12 @@ def plan_command(
     for line in Plan(**plan["plan"]).lines():
         typer.echo(line)
     p = plan["plan"]
+    rounds_field = "neural.rounds" if backend == "neural" else "rounds"
+    sets = [s for s in (set_ or []) if not (p["rounds"] and s.split("=", 1)[0].strip() == rounds_field)]
+    sets = ([f"{rounds_field}={p['rounds']}"] if p["rounds"] else []) + sets
+    sets_text = "".join(f" --set {s}" for s in sets)
     if p["seeds"] is not None:
-        typer.echo(f"run it: seedbed run {scenario} --backend {backend} --seeds {p['seeds']}"
-                   + (f" --set {'neural.rounds' if backend == 'neural' else 'rounds'}={p['rounds']}" if p["rounds"] else "")
-                   + "".join(f" --set {s}" for s in (set_ or [])))
+        typer.echo(f"run it: seedbed run {scenario} --backend {backend} --seeds {p['seeds']}{sets_text}")
     seq = plan.get("sequential") or {}
     if seq.get("looks"):
         sim = seq["simulated"]
@@ -133,6 +136,6 @@ def plan_command(
                    f"t boundaries {', '.join(f'{b:.3f}' for b in seq['t_bounds'])}; conclusive "
                    f"{sim['selects'] + sim['does not select']:.3f}, expected seeds {sim['expected_seeds']:.1f} "
                    f"({sim['label']})")
-        typer.echo(f"  look 1: seedbed run {scenario} --backend {backend} --seeds {seq['looks'][0]} ... ; then "
-                   f"seedbed plan {scenario} --out {folder} --achieved RUN")
+        typer.echo(f"  run it look by look: seedbed run {scenario} --backend {backend} --seeds auto --plan "
+                   f"{folder / 'plan.json'}{sets_text}")
     typer.echo(f"written: {folder / 'plan.json'}")

@@ -24,7 +24,7 @@ from seedbed.backends.runner import RunPlan, execute, plan_run
 from seedbed.results.verdict import Verdict, judge_verdict
 
 DATA_FILES = ["metrics.parquet", "lineage.jsonl", "scenario.toml", "conditions.parquet", "start_dependence.json",
-              "prediction.parquet", "coupling.json"]
+              "prediction.parquet", "coupling.json", "sequential.json"]
 STATES_SAMPLES = 128     # quasi-random starting mixtures behind a run's basin shares
 KindProgress = Callable[[str, int, "dict[str, float] | None"], None]
 

@@ -62,6 +62,7 @@ def write_report(run_dir: str | Path) -> Path:
           + (" (members as Ray Tune PBT trials)" if man.get("executor") == "ray" else "")
           + f"; numbers: {basis}. Control: same scenario with "
           f"`{json.dumps(scn['control']['set'])}` ({man['control_label']}).", ""]
+    L += _sequential_section(run_dir)
     L += _coupling_section(run_dir)
 
     L += ["## Shares", "", "| strategy | initial | final (scenario) | final (control) | kept in round 1 (scenario) | kept in round 1 (control) |",
@@ -225,6 +226,29 @@ def _fidelity_section(run_dir: Path) -> list[str]:
           f"- persistence rho **{rho}**, measured directly (1: the reviewer continues the writer, as in the corpus) "
           f"(≥ {FIDELITY_LIMITS['rho']}: {ok(fid['rho'] is None or fid['rho'] < FIDELITY_LIMITS['rho'])})", ""]
     return L
+
+
+def _sequential_section(run_dir: Path) -> list[str]:
+    """sequential.json (``--seeds auto``): each look's seeds, effect, interval at its boundary and
+    decision. The decision is the design's; the fixed-design verdict above is for reading."""
+    f = run_dir / "sequential.json"
+    if not f.exists():
+        return []
+    s = json.loads(f.read_text())
+    d = s["design"]
+    L = ["## Sequential decision (seeds added look by look)", "",
+         f"**{s['outcome']}** after {len(s['looks'])} of {len(d['looks'])} looks. The design was fixed before the first "
+         f"look (`{s['plan']}`): seeds per arm {d['looks']}, t boundaries "
+         f"{', '.join(f'{b:.3f}' for b in d['t_bounds'])} (O'Brien-Fleming alpha spending, alpha {d['alpha']}), so "
+         "stopping at the first decided look keeps the error rate at alpha. The interval of the verdict above uses the "
+         "fixed-design quantile and is for reading only.", "",
+         "| look | seeds per arm | effect (scenario − control) | interval at the look's boundary | t boundary | decision |",
+         "|---|---|---|---|---|---|"]
+    for look in s["looks"]:
+        lo, hi = look["interval"]
+        L.append(f"| {look['look']} | {look['seeds']} | {look['effect']:+.4f} | [{lo:+.4f}, {hi:+.4f}] | "
+                 f"{look['t_bound']:.3f} | {look['outcome']} |")
+    return L + [""]
 
 
 def _coupling_section(run_dir: Path) -> list[str]:
