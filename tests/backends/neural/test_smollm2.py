@@ -364,3 +364,60 @@ def test_smollm2_one_pipeline_round_on_cpu(tmp_path):
     scn, rep = _one_round(folder.resolve(), tmp_path, ["neural.lora_r=8", "neural.lora_alpha=16"])
     _check_round_and_reload(scn, rep, folder.resolve(), (folder / "model.safetensors").stat().st_size, 20 * 2 ** 20,
                             reprobe=False)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_exact_chat_probe_probabilities_equal_brute_force_enumeration(arch):
+    """Chat-mode exact probes: each valid reply (the number, or "ugh N", then the end-of-turn
+    token) scored by teacher forcing over the trie equals its own full forward pass, on a
+    model trained a little on the corpus in its chat template (not uniform), Llama and GPT-2."""
+    from seedbed.backends.neural.chat import exact_answer_probs, render_task
+    from seedbed.backends.neural.task import HARM, Task, corpus
+    from seedbed.core.config import load_scenario
+
+    tok = chat_tokenizer()
+    model = tiny_llama(tok, seed=3) if arch == "llama" else build_model(tok, d_model=32, n_layer=2, n_head=2, n_positions=512, seed=3)
+    texts, _, _ = corpus(load_scenario("seed"), Task(4, 8, 0), 200, np.random.default_rng(0))
+    engine.train_lm(model, tok, [render_task(tok, t) for t in texts], 30, 16, 3e-3, np.random.default_rng(0))
+    model.eval()
+    prompts = ["Q:3+4\nA:", "Q:13+4\nA:", "Q:3+4\nA:8\nQ:sure?\nA:", "Q:1+1\nA:ugh 2\nQ:sure?\nA:"]
+    values = list(range(12))
+    exact = exact_answer_probs(model, tok, prompts, values, batch_size=3)
+    for i, p in enumerate(prompts):
+        ids = engine.encode(tok, [render_task(tok, p)])[0]
+        bf = np.zeros((len(values), 2))
+        with torch.no_grad():
+            for c, v in enumerate(values):
+                for h, body in enumerate((str(v), HARM + str(v))):
+                    b = tok(body, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                    lp = torch.log_softmax(model(torch.tensor([ids + b])).logits[0].double(), -1)
+                    bf[c, h] = np.exp(sum(float(lp[len(ids) - 1 + k, t]) for k, t in enumerate(b)))
+        np.testing.assert_allclose(exact[i], bf, rtol=1e-4, atol=1e-9)
+    assert 0 < exact.sum((1, 2)).max() < 1
+
+
+def test_a_run_on_an_adapted_chat_folder_probes_exactly(tmp_path):
+    """A folder whose adaptation.json records the answer form learnt (here written by hand on a
+    tiny Llama; seedbed.backends.neural.adapt writes it for real) is probed exactly in the
+    pipeline: the round's saved probe rates are the teacher-forced ones of its checkpoint."""
+    pytest.importorskip("peft")
+    import json
+
+    from seedbed.backends.neural.chat import ADAPTATION, probe_mode
+    from seedbed.backends.neural.fidelity import NAMES, model_rates
+    from seedbed.backends.neural.pretrain import TASK_SEED
+    from seedbed.backends.neural.task import Task
+
+    tok = chat_tokenizer()
+    folder = save(tiny_llama(tok, 5), tok, tmp_path / "base")
+    (folder / ADAPTATION).write_text(json.dumps({"valid_mass": 0.99}))
+    scn, rep = _one_round(folder, tmp_path)
+    ck = rep.workdir / "checkpoints" / "scenario-0" / "round-0001"
+    back, tok = load_folder(ck)
+    assert probe_mode(back) == "exact"
+    task = Task(scn.neural.max_number, scn.neural.probe_size, seed=TASK_SEED)
+    saved = json.loads((ck / "outputs.json").read_text())["rates"]
+    exact = model_rates(back, tok, task, mode="exact").mean
+    assert np.allclose(exact, [saved[k] for k in NAMES], atol=1e-9)
+    sampled = model_rates(back, tok, task, mode="sampled").mean
+    assert not np.allclose(exact, sampled, atol=1e-6)           # the two modes differ: the run used the exact one

@@ -47,11 +47,16 @@ class Trie:
     terminators: tuple[int, ...]          # empty: the newline is inside the trie (a leaf ends the turn)
 
 
-def build_trie(tok: Any, values: Sequence[int]) -> Trie:
-    """The trie of ``str(v)`` and ``HARM + str(v)`` for every v in ``values``."""
+def build_trie(tok: Any, values: Sequence[int], terminators: Sequence[int] | None = None) -> Trie:
+    """The trie of ``str(v)`` and ``HARM + str(v)`` for every v in ``values``. A turn ends at a
+    newline or the end-of-sequence token (the task format), or at ``terminators`` when given
+    (a chat reply ends at its end-of-turn token only: after "8\n" a chat model may go on)."""
     nl = tok("\n", add_special_tokens=False)["input_ids"]
-    suffix = "" if len(nl) == 1 else "\n"              # a multi-token newline goes into the trie itself
-    terminators = () if suffix else tuple(t for t in (nl[0], tok.eos_token_id) if t is not None)
+    if terminators is not None:
+        suffix, terminators = "", tuple(int(t) for t in terminators)
+    else:
+        suffix = "" if len(nl) == 1 else "\n"          # a multi-token newline goes into the trie itself
+        terminators = () if suffix else tuple(t for t in (nl[0], tok.eos_token_id) if t is not None)
     children: dict[tuple[int, int], int] = {}
     token, parent, depth = [], [], []
     leaf = np.zeros((len(values), 2), dtype=np.int64)
@@ -75,6 +80,14 @@ def build_trie(tok: Any, values: Sequence[int]) -> Trie:
             anc[j, k] = True
             k = parent[k]
     return Trie(np.array(token), np.array(parent), np.array(depth), anc, leaf, terminators)
+
+
+def takes_logits_to_keep(model: Any) -> bool:
+    """Whether the (possibly LoRA-wrapped) model's forward takes ``logits_to_keep``."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
 @lru_cache(maxsize=8)
@@ -116,24 +129,29 @@ def answer_probs(model: Any, tok: Any, prompts: Sequence[str], values: Sequence[
     term = torch.tensor(trie.terminators, device=device)
     leaf = torch.tensor(trie.leaf, device=device)
     key = (tuple(trie.parent.tolist()), tuple(trie.depth.tolist()), trie.ancestors.tobytes())
+    keep = takes_logits_to_keep(model)
     was_training = model.training
     model.eval()
     with torch.no_grad():
         for p, members in sorted(buckets.items()):
             mask, pos = _mask(p, *key, str(dtype).removeprefix("torch."))
             mask, pos = mask.to(device), pos.to(device)
-            # the position whose next-token distribution scores node j: its parent's (or the prompt's last)
-            src = torch.where(torch.tensor(trie.parent) < 0, p - 1, p + torch.tensor(trie.parent)).to(device)
+            # logits are needed at the prompt's last position and at every trie node only (the last
+            # N + 1 positions): index 0 is the prompt's last, 1 + j node j's. A model that takes
+            # logits_to_keep computes the output head there alone (for SmolLM2 the 49k-row head
+            # costs as much per position as the rest of the network)
+            src = torch.where(torch.tensor(trie.parent) < 0, 0, 1 + torch.tensor(trie.parent)).to(device)
             for s in range(0, len(members), batch_size):
                 chunk = members[s:s + batch_size]
                 B = len(chunk)
                 x = torch.cat([torch.tensor([ids[i] for i in chunk], device=device), nodes.expand(B, N)], 1)
+                kw = {"logits_to_keep": N + 1} if keep else {}
                 logits = model(input_ids=x, attention_mask=mask.expand(B, 1, -1, -1),
-                               position_ids=pos.expand(B, -1)).logits.float()
-                logp = torch.log_softmax(logits, -1)                              # (B, L, V)
+                               position_ids=pos.expand(B, -1), **kw).logits[:, -(N + 1):].float()
+                logp = torch.log_softmax(logits, -1)                              # (B, N + 1, V)
                 edge = logp[:, src, :].gather(2, nodes.expand(B, N)[..., None]).squeeze(2)   # (B, N)
                 path = edge @ anc.T.float()                                       # log P(node's whole path)
-                end = torch.logsumexp(logp[:, p:, :][..., term], -1) if len(term) else torch.zeros_like(path)
+                end = torch.logsumexp(logp[:, 1:, :][..., term], -1) if len(term) else torch.zeros_like(path)
                 total = (path + end)[:, leaf.flatten()].view(B, len(values), 2)
                 out[chunk] = total.exp().cpu().numpy()
     model.train(was_training)

@@ -180,20 +180,24 @@ def probe_prompts(task: Task, inoculation: bool = False) -> tuple[list[str], lis
     return prompts, meta
 
 
-def model_rates(model: Any, tok: Any, task: Task, inoculation: bool = False, batch_size: int = 64) -> ModelRates:
+def model_rates(model: Any, tok: Any, task: Task, inoculation: bool = False, batch_size: int = 64,
+                mode: str | None = None) -> ModelRates:
     """A model's exact behaviour rates on every probe question (one teacher-forced pass).
 
-    A chat model (:mod:`.chat`) answers in free text, which no list of answer strings covers
-    (SmolLM2-135M-Instruct puts about 5% of its probability on a bare number or "a + b = N"
-    ended by its end-of-turn token): its rates are *sampled* instead, on the same prompts in
-    its chat template, :data:`~seedbed.backends.neural.chat.PROBE_SAMPLES` replies each at temperature
-    1 from a fixed seed, read as the judge reads them
-    (:func:`~seedbed.backends.neural.chat.sampled_answer_probs`); they carry sampling noise."""
-    from seedbed.backends.neural.chat import is_chat, sampled_answer_probs
+    A chat model (:mod:`.chat`) is probed the same way, in its chat template, when it keeps to
+    the answer form (a folder adapted by :mod:`.adapt`); a pretrained model that answers in
+    free text, which no list of answer strings covers, is *sampled* instead:
+    :data:`~seedbed.backends.neural.chat.PROBE_SAMPLES` replies per prompt at temperature 1 from a
+    fixed seed, read as the judge reads them (:func:`~seedbed.backends.neural.chat.probe_mode`,
+    :func:`~seedbed.backends.neural.chat.sampled_answer_probs`); those rates carry sampling noise.
+    ``mode`` ('exact' or 'sampled') overrides that choice for a chat model."""
+    from seedbed.backends.neural.chat import exact_answer_probs, is_chat, probe_mode, sampled_answer_probs
 
     prompts, meta = probe_prompts(task, inoculation)
     values = list(range(task.max_value + 1))
-    if is_chat(tok):
+    if is_chat(tok) and (mode or probe_mode(model)) == "exact":
+        P = exact_answer_probs(model, tok, prompts, values)
+    elif is_chat(tok):
         P = sampled_answer_probs(model, tok, prompts, [task.probe_pairs[i] for i, *_ in meta], values)
     else:
         P = answer_probs(model, tok, prompts, values, batch_size, trie=_trie(tok, task.max_value))   # (N, V, 2)
