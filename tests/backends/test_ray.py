@@ -144,6 +144,7 @@ def test_neural_population_on_tune_logs_a_lineage_the_local_loop_follows(tune_re
     assert table.equals(local.table())
 
 
+@pytest.mark.slow     # 90 s on the 2-core machine: run with -m slow (the default suite keeps the other Tune tests)
 def test_a_crashed_tune_population_resumes_without_losing_a_round(tune_reference, tmp_path):
     _, reference, ref_events = tune_reference
     blocker = tmp_path / "checkpoints" / "scenario-3" / "member-001" / "round-0003.tmp"

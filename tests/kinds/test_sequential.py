@@ -128,6 +128,7 @@ def test_seeds_auto_through_the_cli(tmp_path):
     assert f"sequential decision: {rec['outcome']}" in r.output and "look 1 of 2 (3 seeds)" in r.output
 
 
+@pytest.mark.slow
 def test_a_neural_look_replays_the_earlier_looks_seeds_from_their_checkpoints(tmp_path):
     """Look 2 adds one seed: the first look's round checkpoints are read back, not retrained
     (their files are untouched), and the folder's metrics equal a fixed 4-seed run's."""
