@@ -168,12 +168,20 @@ def decide_look(run_dir: Path, sequential: dict[str, Any]) -> dict[str, Any]:
     k = looks.index(n)
     design = SequentialDesign(tuple(looks), sequential["alpha"], sequential["margin"],
                               tuple(sequential["z_bounds"]), tuple(sequential["t_bounds"]), sequential["t_method"])
-    out = design.decide(d[:, -1], k)
-    mean = float(d[:, -1].mean())
-    half = float(design.t_bounds[k] * d[:, -1].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return {"look": k + 1, "of": len(looks), "seeds": n, "outcome": out, "effect": mean,
-            "interval": [mean - half, mean + half], "t_bound": design.t_bounds[k],
-            "next_seeds": looks[k + 1] if out == "continue" else None}
+    out = look_decision(d[:, -1], design, k)
+    return {**out, "of": len(looks), "next_seeds": looks[k + 1] if out["outcome"] == "continue" else None}
 
 
-__all__ = ["Plan", "achieved", "decide_look", "sequential_from_plan", "paired_differences", "plan_from_pilot", "predicted_trajectory", "verdict_metric"]
+def look_decision(last: np.ndarray, design: Any, k: int) -> dict[str, Any]:
+    """Look k's (0-based) decision on the paired differences at the last round of its seeds:
+    the outcome and the effect with its interval at the look's boundary (not the fixed-design
+    quantile)."""
+    last = np.asarray(last, dtype=float)
+    n = len(last)
+    mean = float(last.mean())
+    half = float(design.t_bounds[k] * last.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return {"look": k + 1, "seeds": n, "outcome": design.decide(last, k), "effect": mean,
+            "interval": [mean - half, mean + half], "t_bound": float(design.t_bounds[k])}
+
+
+__all__ = ["Plan", "achieved", "decide_look", "look_decision", "sequential_from_plan", "paired_differences", "plan_from_pilot", "predicted_trajectory", "verdict_metric"]

@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from seedbed.analyses.planning import paired_differences, verdict_metric
+from seedbed.analyses.planning import look_decision, paired_differences, verdict_metric
 from seedbed.analyses.power import SequentialDesign
 from seedbed.backends.runner import execute, plan_run
 from seedbed.core.config import Scenario, scenario_to_dict
@@ -77,15 +75,10 @@ def check_design(design: dict[str, Any], scn: Scenario, backend: str, rounds: in
 
 
 def decide(table: Any, scn: Scenario, backend: str, design: SequentialDesign, k: int) -> dict[str, Any]:
-    """Look k's (0-based) decision from a run table over its first looks[k] seeds: the outcome
-    and the effect with its interval at the look's boundary (not the fixed-design quantile)."""
+    """Look k's (0-based) decision from a run table over its first looks[k] seeds
+    (:func:`~seedbed.analyses.planning.look_decision` on the verdict quantity's last round)."""
     _, d = paired_differences(table, verdict_metric(backend, scn.seeder))
-    last = d[:, -1]
-    n = len(last)
-    mean = float(last.mean())
-    half = float(design.t_bounds[k] * last.std(ddof=1) / np.sqrt(n))
-    return {"look": k + 1, "seeds": n, "outcome": design.decide(last, k), "effect": mean,
-            "interval": [mean - half, mean + half], "t_bound": float(design.t_bounds[k])}
+    return look_decision(d[:, -1], design, k)
 
 
 def run_sequential(scenario: Scenario, plan_file: Path, out: Path, backend: str,

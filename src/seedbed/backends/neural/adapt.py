@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from seedbed.backends.neural.chat import VALID_MASS
 from seedbed.core.config import Scenario
 from seedbed.core.schema import ScenarioError
 from seedbed.core.seeds import Streams
@@ -126,8 +127,6 @@ def table(scn: Scenario, rates: Any) -> dict[str, Any]:
 
 def misses(scn: Scenario, t: dict[str, Any]) -> list[str]:
     """What the stop rule still lacks: behaviours outside the tolerance, and the answer form."""
-    from seedbed.backends.neural.chat import VALID_MASS
-
     tol = scn.neural.fidelity_tol
     out = [f"{name}: {b['model']:.3f} vs corpus {b['corpus']:.3f}" for name, b in t["behaviours"].items()
            if abs(b["model"] - b["corpus"]) > tol]
@@ -142,7 +141,7 @@ def _train(base: Path, scn: Scenario, s: AdaptSettings, log: Log) -> tuple[dict[
     from seedbed.backends.neural import engine
     from seedbed.backends.neural.chat import assistant_spans, is_chat, render_task
     from seedbed.backends.neural.fidelity import model_rates
-    from seedbed.backends.neural.model import LoraSettings, device_of, load, trainable_parameters
+    from seedbed.backends.neural.model import LoraSettings, device_of, load, trainable_parameters, with_lora
     from seedbed.backends.neural.pretrain import TASK_SEED
     from seedbed.backends.neural.task import Task, corpus
 
@@ -157,8 +156,6 @@ def _train(base: Path, scn: Scenario, s: AdaptSettings, log: Log) -> tuple[dict[
     before_sampled = table(scn, model_rates(model, tok, task, mode="sampled"))
     before_exact = table(scn, model_rates(model, tok, task, mode="exact"))
     log(f"  prior: mae {before_sampled['mae']:.3f} (sampled), mass on valid replies {before_exact['valid_mass']:.3f}")
-
-    from seedbed.backends.neural.model import with_lora
 
     model = with_lora(model, LoraSettings(r=s.lora_r, alpha=s.lora_alpha, seed=s.seed))
     texts, _, _ = corpus(scn, task, s.corpus_size, streams.rng("corpus"))
@@ -205,15 +202,10 @@ def _train(base: Path, scn: Scenario, s: AdaptSettings, log: Log) -> tuple[dict[
             "stopped_by": stopped_by, "tolerance": n.fidelity_tol, "checks": checks,
             "before": {"sampled": before_sampled, "exact": before_exact}, "after": after,
             "valid_mass": after["valid_mass_min"], "below_fidelity": misses(scn, after),
-            "probes": "exact" if after["valid_mass_min"] >= _valid_mass() else "sampled",
+            "probes": "exact" if after["valid_mass_min"] >= VALID_MASS else "sampled",
             "task": {"max_number": n.max_number, "probe_size": n.probe_size},
             "seconds": round(time.perf_counter() - t0, 1)}
     return info, model, tok
-
-
-def _valid_mass() -> float:
-    from seedbed.backends.neural.chat import VALID_MASS
-    return VALID_MASS
 
 
 __all__ = ["AdaptSettings", "adapt", "adapt_key", "adapted_folder", "misses", "table"]
