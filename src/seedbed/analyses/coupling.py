@@ -67,13 +67,14 @@ def isolated_arm(scn: Any) -> str:
             (True, True): "rehearsal+inoculation"}[(rehearse, inoculate)]
 
 
-def run_coupling(scn: Any, report: dict[str, Any]) -> float | None:
-    """The coupling c of the isolated arm that matches the run (None when not measured)."""
+def run_coupling(scn: Any, report: dict[str, Any], key: str = "coupling") -> float | None:
+    """The coupling c of the isolated arm that matches the run (None when not measured);
+    ``key="slope"``: its measured transfer slope d(first error)/d(fix) instead."""
     iso = report.get("isolated")
     if not iso:
         return None
     arm = next((a for a in iso["arms"] if a["arm"] == isolated_arm(scn)), None)
-    c = None if arm is None else (arm.get("coupling") or [None])[0]
+    c = None if arm is None else (arm.get(key) or [None])[0]
     return None if c is None else float(c)
 
 

@@ -56,7 +56,14 @@ def predicted_trajectory(pilot: Path, metric: str, backend: str, scn: Any) -> tu
             return None, "no prediction in the pilot"
         from seedbed.results.writing import read_table
         pred = read_table(f)
-        if metric == SEEDING and "coupled/err_deploy" in set(pred["metric"].to_pylist()):
+        present = set(pred["metric"].to_pylist())
+        if metric == SEEDING and "traits/err_deploy" in present:
+            r, d = paired_differences(pred, "traits/err_deploy")
+            lam = [v for _, (_, v) in series(pred, "prediction/traits_lambda", "scenario").items()]
+            return d.mean(0), ("the like-for-like trait prediction (each trained behaviour toward its own kept "
+                               "target, the first turn by the base's measured transfer"
+                               + (f"; persona share {lam[0][0]:.2f}" if lam else "") + "; traits/err_deploy)")
+        if metric == SEEDING and "coupled/err_deploy" in present:
             r, d = paired_differences(pred, "coupled/err_deploy")
             c = [v for _, (_, v) in series(pred, "prediction/coupling", "scenario").items()]
             return d.mean(0), (f"the like-for-like prediction with the base's measured coupling "

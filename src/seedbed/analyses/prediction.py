@@ -33,6 +33,13 @@ change:
 At c = 1 it is the persona model's prediction exactly. The persona model stays the default
 reading; the coupled row is the one to read where the run's coupling is not persona-like.
 
+**Trait by trait** (``traits/*``, :mod:`seedbed.analyses.traits`): where a coupling is far
+from persona-like the persona shares also give the wrong time course (without rehearsal the
+network moves each trained behaviour toward what was kept in its context within a few
+rounds). The trait prediction moves each behaviour toward its own kept target at the
+measured step and the untrained first turn by the isolated test's transfer slope; at full
+coupling it is the persona model's trajectory from the measured start.
+
 Computed when a neural run finishes and stored as its own table (prediction.parquet, the
 tidy schema of metrics.parquet with arms 'scenario' and 'control').
 """
@@ -96,9 +103,11 @@ def coupled(err_persona: np.ndarray, err0: float, direct: float, c: float) -> np
     return np.clip(err0 + (direct + (1 - direct) * c) * (e - e[0]), 0.0, 1.0)
 
 
-def meanfield_prediction(plan: RunPlan, measured: pa.Table, coupling: float | None = None) -> pa.Table:
+def meanfield_prediction(plan: RunPlan, measured: pa.Table, coupling: float | None = None,
+                         slope: float | None = None) -> pa.Table:
     """Tidy rows of the like-for-like mean-field prediction for both arms of a neural run;
-    with ``coupling`` (the base's measured c) also the coupled seeding rate."""
+    with ``coupling`` (the base's measured c) also the coupled seeding rate, and the trait
+    prediction (``slope``: the isolated test's d(first error)/d(fix); one-turn episodes)."""
     tables = []
     for arm, scn in plan.arms:
         over, fallback = prediction_settings(scn, measured, arm)
@@ -111,7 +120,51 @@ def meanfield_prediction(plan: RunPlan, measured: pa.Table, coupling: float | No
         tables.append(implied)
         if coupling is not None and np.isfinite(coupling):
             tables.append(_coupled(scn, implied, measured, arm, float(coupling)))
+        if scn.prompts.turns == 1:
+            c = float("nan") if coupling is None else float(coupling)
+            tables.append(_traits(pred, measured, arm, c, float("nan") if slope is None else float(slope)))
     return pa.concat_tables(tables)
+
+
+# trait of seedbed.analyses.traits → (measured start metric, predicted metric, persona-model behaviour)
+TRAIT_METRICS = {"err": ("behaviour/err_deploy", "traits/err_deploy", "first_error"),
+                 "fix": ("probe/fix_rate", "traits/fix_rate", "fix_after_mistake"),
+                 "false_fix": ("probe/false_fix_rate", "traits/false_fix_rate", "false_fix_after_clean"),
+                 "harm": ("probe/harm_rate", "traits/harm_rate", "first_harm")}
+
+
+def _traits(pred, measured: pa.Table, arm: str, c: float, slope: float) -> pa.Table:
+    """``traits/*`` per round (:mod:`seedbed.analyses.traits`) from the arm's measured round-0
+    rates, with lambda (the persona part's share) at round 0. ``pred``: the like-for-like
+    scenario (measured step, anchor, rho, review-turn error)."""
+    from seedbed.analyses.traits import TRAITS, combine, persona_share, trait_path
+    from seedbed.backends.meanfield.params import MFParams
+    from seedbed.backends.neural.fidelity import INDEX, mixture_rates, persona_params
+
+    start = []
+    for name in TRAITS:
+        v = [x[0] for r, x in series(measured, TRAIT_METRICS[name][0], arm).values() if r[0] == 0 and np.isfinite(x[0])]
+        start.append(float(np.mean(v)) if v else float("nan"))
+    start = np.array(start)
+    rows = Rows()
+    if not np.all(np.isfinite(start)):
+        return rows.table()
+    rounds, eta, kappa = pred.rounds, pred.update.eta, pred.update.kappa
+    lam = persona_share(c)
+    path = trait_path(MFParams.from_scenario(pred), start, rounds, eta, kappa, pred.strategies[0].review_err, c, slope)
+    idx = [INDEX[TRAIT_METRICS[n][2]] for n in TRAITS]
+    if lam > 0:                                    # the persona part: the persona model at step lambda * eta
+        t = run_repetition(pred.with_overrides({"update.eta": lam * eta}), "meanfield", 0, arm)
+        S = np.stack([next(iter(series(t, f"share/{n}", arm).values()))[1] for n in pred.names], 1)
+        persona = np.array([mixture_rates(persona_params(pred), s, pred.prompts.rho)[idx] for s in S])
+    else:
+        persona = np.zeros_like(path)
+    both = combine(start, persona, path)
+    r = np.arange(rounds + 1, dtype=float)
+    for i, name in enumerate(TRAITS):
+        rows.add(arm, 0, r, 0, TRAIT_METRICS[name][1], both[:, i])
+    rows.add(arm, 0, np.zeros(1), 0, "prediction/traits_lambda", np.array([lam]))
+    return rows.table()
 
 
 def _coupled(scn, implied: pa.Table, measured: pa.Table, arm: str, c: float) -> pa.Table:

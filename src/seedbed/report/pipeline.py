@@ -164,6 +164,9 @@ FIDELITY_LIMITS = {"mae": 0.04, "discrimination": 0.6, "rho": 0.8}
 # behaviours compared with the like-for-like mean-field prediction: (measured metric, label, predicted metric)
 COMPARED = [("behaviour/err_deploy", "first-turn error", "behaviour/err_deploy"),
             ("behaviour/err_deploy", "first-turn error (coupled prediction)", "coupled/err_deploy"),
+            ("behaviour/err_deploy", "first-turn error (trait prediction)", "traits/err_deploy"),
+            ("probe/fix_rate", "true corrections (trait prediction)", "traits/fix_rate"),
+            ("probe/false_fix_rate", "false corrections (trait prediction)", "traits/false_fix_rate"),
             ("probe/fix_rate", "true corrections", "probe/fix_rate"),
             ("probe/false_fix_rate", "false corrections", "probe/false_fix_rate")]
 PART_TOL = 0.05          # measurement and prediction 'part' where they differ by more (and by more than the interval)
@@ -320,6 +323,7 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
     L: list[str] = []
     plots.plot_panels(table, PROBES, pdir / "probes.png", "Probes on held-out questions (scenario solid, control dashed)")
     plots.plot_prediction(table, prediction, seeder, pdir / "neural_vs_meanfield.png")
+    seeding_plot = plots.plot_seeding_prediction(table, prediction, pdir / "seeding_vs_predictions.png")
     items = final_values(table, "probe/items", "scenario")
     n_items = int(items[0]) if len(items) else 0
     L += ["## Probes", "",
@@ -354,6 +358,12 @@ def _neural_sections(table, prediction, names: list[str], seeder: str, pdir: Pat
           "Predicted probe rates are those the predicted shares imply (persona model, measured rho), shifted to "
           "start at the measured round-0 value, so a gap is a difference in how the two move.", "",
           "![neural vs mean-field](plots/neural_vs_meanfield.png)", "",
+          "Three predictions of the seeding rate: the **persona model** (coupling 1), the **coupled** one (the persona "
+          "change of first-turn error scaled by the base's measured coupling c) and the **trait** one (each trained "
+          "behaviour moves toward what was kept in its own context at the measured step; the untrained first turn "
+          "follows by the isolated test's transfer slope; a share clip(c, 0, 1) of the movement goes through persona "
+          "shares, so at c ≥ 1 it is the persona model). Read the trait rows where the coupling is not persona-like.", "",
+          *(["![seeding rate against its predictions](plots/seeding_vs_predictions.png)", ""] if seeding_plot else []),
           "| arm | rho | eta (effective) | kappa (effective) | review-turn error | fell back to the scenario's |",
           "|---|---|---|---|---|---|"]
     for arm in ("scenario", "control"):

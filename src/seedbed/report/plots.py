@@ -303,6 +303,44 @@ def plot_panels(table: pa.Table, metrics: list[tuple[str, str]], path: Path, tit
     return path
 
 
+# the predictions of the seeding rate a neural run carries: (metric in prediction.parquet, label, line style)
+SEEDING_PREDICTIONS = (("behaviour/err_deploy", "persona model", ":"), ("coupled/err_deploy", "coupled", "--"),
+                       ("traits/err_deploy", "trait by trait", "-."))
+
+
+def plot_seeding_prediction(table: pa.Table, prediction: pa.Table, path: Path) -> Path | None:
+    """The measured seeding rate (first-turn error, with band) per arm against each prediction
+    of it the run holds, anchored at the measured start as the report's table is (None: no
+    prediction of it)."""
+    plt = _plt(path)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    drawn = False
+    for ax, arm in zip(axes, ("scenario", "control")):
+        b = _band(table, "behaviour/err_deploy", arm)
+        if b is None:
+            continue
+        r, m, lo, hi = b
+        ax.plot(r, m, "-", color="k", label="measured")
+        if np.any(hi > lo):
+            ax.fill_between(r, np.clip(lo, 0, 1), np.clip(hi, 0, 1), color="k", alpha=0.15)
+        for metric, label, style in SEEDING_PREDICTIONS:
+            p = _band(prediction, metric, arm)
+            if p is None:
+                continue
+            shifted = np.clip(p[1] - p[1][0] + m[0], 0.0, 1.0) if p[0][0] == 0 and r[0] == 0 else p[1]
+            ax.plot(p[0], shifted, style, lw=2, label=label)
+            drawn = True
+        ax.set(xlabel="round", title=arm, ylim=(-0.02, 1.02) if np.nanmax(m) > 0.5 else (-0.01, 0.51))
+    axes[0].set_ylabel("seeding rate (first-turn error)")
+    legend_outside(axes[1], title=band_note(table), title_fontsize=7)
+    if not drawn:
+        plt.close(fig)
+        return None
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
 def plot_prediction(table: pa.Table, prediction: pa.Table, name: str, path: Path) -> Path:
     """A strategy's measured share (neural, with band) against the mean-field prediction."""
     plt = _plt(path)

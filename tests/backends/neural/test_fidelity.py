@@ -246,7 +246,8 @@ def test_step_size_recovers_a_known_step():
 
 def test_the_prediction_uses_the_measured_step_anchor_persistence_and_review_error(tmp_path):
     from seedbed.results import writing as rundir
-    from seedbed.analyses.prediction import measured_mean
+    from seedbed.analyses.prediction import TRAIT_METRICS, measured_mean
+    from seedbed.results.metrics import series
 
     scn = load_scenario("seed", TINY + ["neural.rounds=2", "neural.lr=0.01"])
     res = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run")
@@ -263,6 +264,11 @@ def test_the_prediction_uses_the_measured_step_anchor_persistence_and_review_err
         assert final_values(pred, "prediction/prompts.rho", arm)[0] == pytest.approx(
             measured_mean(res.metrics, "probe/rho", arm, 0))
     assert "probe/fix_rate" in set(pred["metric"].to_pylist())             # implied rates, to compare
+    for arm in ("scenario", "control"):                                     # the trait prediction, from the start
+        for trait, (start, metric, _) in TRAIT_METRICS.items():
+            (_, (_, v)), = series(pred, metric, arm).items()
+            assert np.all((v >= 0) & (v <= 1)) and v[0] == pytest.approx(
+                np.mean([x[0] for _, x in series(res.metrics, start, arm).values()]))
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Neural vs mean-field (like for like)" in report and "they part" in report
 

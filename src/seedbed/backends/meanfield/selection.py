@@ -48,3 +48,8 @@ class Selector:
         """Kept mass K (G, K) per response generated, and the generated mass (G, K)."""
         gen = [m.generated(s, self.p.rho) for m in mix]
         return np.asarray(self.rule.exact_kept(self.ctx, mix, gen, s)), sum(gen)
+
+    def kept_by_prefix(self, mix: list[PromptMix], s: np.ndarray) -> list[np.ndarray]:
+        """Kept mass (G, K) per prefix type (NONE, CLEAN, MISTAKEN), summing to :meth:`kept`'s."""
+        gen = [m.generated(s, self.p.rho) for m in mix]
+        return [np.asarray(k) for k in self.rule.exact_kept_by_prefix(self.ctx, mix, gen, s)]

@@ -55,11 +55,14 @@ class Rule:
     (critique-revision); the sampled backends draw the revisions with their own sampler
     and keep what :meth:`passes`;
     ``ties_by_jitter`` — the sampled form breaks ties by adding a small random jitter,
-    which must be below the smallest gap between distinct scores.
+    which must be below the smallest gap between distinct scores;
+    ``pooled`` — a response's fate depends on the whole batch, not only on the responses to
+    its own prompt (top fraction): such a rule overrides :meth:`exact_kept_by_prefix`.
     """
 
     relative: bool = False
     revises: bool = False
+    pooled: bool = False
     ties_by_jitter: bool = False
 
     def responses_per_prompt(self, sel: Any) -> int:
@@ -79,6 +82,26 @@ class Rule:
         ``s`` (G, K): the policy's shares; atoms in ``ctx.out[x]`` (prob (G, K, A), value (G, A)).
         """
         raise NotImplementedError(f"selection rule {type(self).__name__} has no exact form")
+
+    def exact_kept_by_prefix(self, ctx: ExactContext, mix: list, gen: list[np.ndarray], s: np.ndarray) -> list[np.ndarray]:
+        """Kept mass (G, K) per response generated, split by prefix type: one array per x,
+        summing to :meth:`exact_kept`. The trait-level prediction needs it (what was kept
+        *in each context* is what that context's turn is trained toward).
+
+        The default computes each prefix type alone, with the other types' prompts removed:
+        exact for rules that compare a response only with responses to the same prompt
+        (threshold, best-of-n, reward weighting, critique-revision). A rule that ranks the
+        whole batch at once (``pooled``, e.g. top fraction) must override it."""
+        if self.pooled:
+            raise NotImplementedError(f"selection rule {type(self).__name__} ranks the whole batch and has no "
+                                      "per-prefix exact form")
+        out = []
+        for x in range(len(mix)):
+            only = [m if i == x else type(m)(np.zeros_like(m.fresh), None if m.writer is None else np.zeros_like(m.writer))
+                    for i, m in enumerate(mix)]
+            out.append(np.asarray(self.exact_kept(ctx, only, [g if i == x else np.zeros_like(g) for i, g in enumerate(gen)],
+                                                  s)))
+        return out
 
     # ---------------------------------------------------------------- sampled form
     def weights(self, sel: Any, score: np.ndarray, n: int, group: np.ndarray, groups: int,

@@ -105,11 +105,16 @@ class TopFraction(Rule):
     the batch's reward distribution, splitting the boundary tie in proportion)."""
 
     ties_by_jitter = True
+    pooled = True
 
     def exact_setup(self, p, out):
         return TieRanks(np.concatenate([o.value for o in out], -1)), np.cumsum([o.value.shape[-1] for o in out])[:-1]
 
     def exact_kept(self, ctx: ExactContext, mix, gen, s):
+        return sum(self.exact_kept_by_prefix(ctx, mix, gen, s))
+
+    def exact_kept_by_prefix(self, ctx: ExactContext, mix, gen, s):
+        # one pooled ranking over every prefix type's atoms; each type keeps its part of it
         ranks, splits = ctx.state
         mass = np.concatenate([np.einsum("gk,gka->ga", g, o.prob) for g, o in zip(gen, ctx.out)], -1)
         lt, eq = ranks.lt_eq(mass)
@@ -117,7 +122,7 @@ class TopFraction(Rule):
         q = ctx.p.q[:, None]
         keep = np.clip(np.divide(q - gt, eq, out=(gt < q).astype(float), where=eq > 1e-15), 0.0, 1.0)
         parts = np.split(keep, splits, axis=-1)
-        return sum(np.einsum("gk,gka,ga->gk", g, o.prob, kp) for g, o, kp in zip(gen, ctx.out, parts))
+        return [np.einsum("gk,gka,ga->gk", g, o.prob, kp) for g, o, kp in zip(gen, ctx.out, parts)]
 
     def weights(self, sel, score, n, group, groups, rng, jitter=1e-6):
         R = len(score)
