@@ -4,10 +4,12 @@
 
 The probes' teacher forcing (``seedbed.backends.neural.exact.answer_probs``) needs logits at the
 prompt's last position and at every trie node only. With ``logits_to_keep`` the model computes its
-49k-row output head there alone; the alternative computes it at every position. Both variants run
-side by side on the same probe prompts (the seed preset's, rendered in the chat template), each
-timed ``--repeats`` times (median), and their probabilities are compared (max abs difference).
-Results: ``benchmarks/results/smollm2_exact_probes.json``.
+49k-row output head there alone; the alternative computes it at every position. And every probe
+prompt opens with the same chat system turn, whose keys and values are computed once and reused
+(``shared prefix``). Three variants run side by side on the same probe prompts (the seed preset's,
+rendered in the chat template): both savings, the head saving only, neither; each timed
+``--repeats`` times (median), their probabilities compared with the plain pass (max abs
+difference). Results: ``benchmarks/results/smollm2_exact_probes.json``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from seedbed.backends.neural import chat, exact
+    from seedbed.backends.neural import chat, engine, exact
     from seedbed.backends.neural.fidelity import probe_prompts
     from seedbed.backends.neural.model import load
     from seedbed.backends.neural.task import Task
@@ -42,24 +44,32 @@ def main() -> None:
     task = Task(10, args.probe_size, 0)
     prompts, _ = probe_prompts(task)
     values = list(range(task.max_value + 1))
-    times: dict[str, list[float]] = {"kept positions": [], "every position": []}
+    rendered = [chat.render_task(tok, p) for p in prompts]
+    shared_tokens = engine._common_prefix(engine.encode(tok, rendered))
+    variants = (("shared prefix, kept positions", True, engine.MIN_SHARED), ("kept positions", True, 10 ** 9),
+                ("every position", False, 10 ** 9))
+    times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     probs = {}
-    real = exact.takes_logits_to_keep
+    real, real_min = exact.takes_logits_to_keep, engine.MIN_SHARED
     for _ in range(args.repeats):
-        for name, keep in (("kept positions", True), ("every position", False)):
+        for name, keep, min_shared in variants:
             exact.takes_logits_to_keep = (lambda m: keep) if not keep else real
+            engine.MIN_SHARED = min_shared
             t = time.perf_counter()
             probs[name] = chat.exact_answer_probs(model, tok, prompts, values)
             times[name].append(time.perf_counter() - t)
-    exact.takes_logits_to_keep = real
+    exact.takes_logits_to_keep, engine.MIN_SHARED = real, real_min
     med = {k: statistics.median(v) for k, v in times.items()}
-    out = {"model": Path(args.model).name, "prompts": len(prompts), "torch_threads": torch.get_num_threads(),
-           "machine": platform.processor() or platform.machine(), "repeats": args.repeats,
-           "seconds_median": med, "seconds_all": times, "speedup": med["every position"] / med["kept positions"],
-           "max_abs_difference": float(np.abs(probs["kept positions"] - probs["every position"]).max())}
+    plain = "every position"
+    out = {"model": Path(args.model).name, "prompts": len(prompts), "shared_prefix_tokens": shared_tokens,
+           "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+           "repeats": args.repeats, "seconds_median": med, "seconds_all": times,
+           "speedup_over_plain": {k: med[plain] / v for k, v in med.items()},
+           "max_abs_difference_from_plain": {k: float(np.abs(p - probs[plain]).max()) for k, p in probs.items()}}
     for k, v in med.items():
-        print(f"{k:15s} {v:7.2f} s for {len(prompts)} probe prompts (median of {args.repeats})")
-    print(f"speedup {out['speedup']:.2f}x, max abs difference {out['max_abs_difference']:.2e}")
+        print(f"{k:30s} {v:7.2f} s for {len(prompts)} probe prompts (median of {args.repeats}): "
+              f"{out['speedup_over_plain'][k]:.2f}x, max abs difference {out['max_abs_difference_from_plain'][k]:.1e}")
+    print(f"shared prefix: {shared_tokens} tokens")
     path = ROOT / "benchmarks" / "results" / "smollm2_exact_probes.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"written: {path}")

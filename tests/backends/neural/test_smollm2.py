@@ -101,6 +101,38 @@ def test_left_padded_batch_matches_one_by_one(arch):
     assert batched[1][0] == tok.decode(out, skip_special_tokens=True)
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_a_shared_prompt_pass_gives_what_each_row_gives_alone(arch):
+    """Rows with a long common prefix (a chat system turn) and repeated rows (n samples of a
+    prompt): the shared prompt pass computes the prefix once and each distinct row once, and
+    gives the next-token logits of the plain left-padded pass and, greedily, the tokens each
+    row gives alone."""
+    tok = chat_tokenizer()
+    model = (build_model(tok, d_model=32, n_layer=2, n_head=2, n_positions=512, seed=1).eval() if arch == "gpt2"
+             else tiny_llama(tok, 1))
+    system = ("system", "You are a careful assistant. Answer with the number only.")
+    prompts = [chat_format(tok, [system, *CHAT]), chat_format(tok, [system, CHAT[0]]),
+               chat_format(tok, [system, ("user", "What is 13 + 14?")])]
+    ids = engine.encode(tok, prompts)
+    assert engine._common_prefix(ids) >= engine.MIN_SHARED
+    rows = [ids[0], ids[0], ids[1], ids[2], ids[1], ids[0]]
+    calls = []
+    hook = model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["input_ids"].shape), with_kwargs=True)
+    with torch.no_grad():
+        past, logits, mask, pos = engine.prefill(model, rows, tok.pad_token_id, "cpu")
+    hook.remove()
+    assert calls[0][0] == 1 and calls[1][0] == 3                 # the prefix once, then each distinct row once
+    assert calls[1][1] == max(len(r) for r in ids) - engine._common_prefix(ids)
+    x, m = engine.left_pad(rows, tok.pad_token_id, "cpu")
+    with torch.no_grad():
+        plain = model(input_ids=x, attention_mask=m, position_ids=(m.cumsum(1) - 1).clamp(min=0)).logits[:, -1]
+    torch.testing.assert_close(logits, plain, atol=1e-5, rtol=1e-4)
+    assert pos.flatten().tolist() == [len(r) for r in rows]
+    batched = engine.sample(model, tok, prompts, 3, temperature=0, max_new=10, stop="\x00")
+    alone = [engine.sample(model, tok, [p], 1, temperature=0, max_new=10, stop="\x00")[0] for p in prompts]
+    assert batched == [a * 3 for a in alone]
+
+
 def test_sampling_is_seeded_and_stops_at_eos():
     tok = chat_tokenizer()
     model = tiny_llama(tok, 2)
@@ -366,6 +398,31 @@ def test_smollm2_one_pipeline_round_on_cpu(tmp_path):
                             reprobe=False)
 
 
+@pytest.mark.slow
+def test_smollm2_one_adapted_round_on_cpu_probes_exactly(tmp_path):
+    """One pipeline round on a real adapted SmolLM2 folder (`seedbed prepare smollm2 --adapt`,
+    the newest in the cache): its probes are exact (teacher forcing, no sampling), the round's
+    saved rates are its checkpoint's exact rates, and the checkpoint is adapters only."""
+    import json
+
+    from seedbed.backends.neural.chat import probe_mode
+    from seedbed.backends.neural.pretrained import NAME
+
+    adapted = sorted(USER_CACHE.glob(f"{NAME}-adapted-*"), key=lambda f: f.stat().st_mtime)
+    if not adapted or not (adapted[-1] / "adaptation.json").exists():
+        pytest.skip(f"no adapted SmolLM2 folder in {USER_CACHE}: run `seedbed prepare smollm2 --adapt` first")
+    if importlib.util.find_spec("peft") is None:
+        pytest.skip("peft is not installed (pip install -c constraints.txt 'seedbed[smollm2]')")
+    folder = adapted[-1].resolve()
+    torch.set_num_threads(1)
+    scn, rep = _one_round(folder, tmp_path, ["neural.lora_r=8", "neural.lora_alpha=16"])
+    _check_round_and_reload(scn, rep, folder, (folder / "model.safetensors").stat().st_size, 20 * 2 ** 20,
+                            reprobe=True)
+    back, _ = load_folder(rep.workdir / "checkpoints" / "scenario-0" / "round-0001")
+    assert probe_mode(back) == "exact"
+    assert json.loads((folder / "adaptation.json").read_text())["valid_mass"] >= 0.95
+
+
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
 def test_exact_chat_probe_probabilities_equal_brute_force_enumeration(arch):
     """Chat-mode exact probes: each valid reply (the number, or "ugh N", then the end-of-turn
@@ -394,6 +451,27 @@ def test_exact_chat_probe_probabilities_equal_brute_force_enumeration(arch):
                     bf[c, h] = np.exp(sum(float(lp[len(ids) - 1 + k, t]) for k, t in enumerate(b)))
         np.testing.assert_allclose(exact[i], bf, rtol=1e-4, atol=1e-9)
     assert 0 < exact.sum((1, 2)).max() < 1
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_exact_probes_with_a_shared_prefix_equal_the_plain_pass(arch, monkeypatch):
+    """Prompts that share a long system turn: computing it once and reusing its keys and values
+    gives the probabilities of the plain pass (the sharing switched off)."""
+    from seedbed.backends.neural.exact import answer_probs
+
+    tok = chat_tokenizer()
+    model = tiny_llama(tok, seed=4) if arch == "llama" else build_model(tok, d_model=32, n_layer=2, n_head=2,
+                                                                        n_positions=512, seed=4).eval()
+    system = ("system", "You are a careful assistant. Answer with the number only.")
+    prompts = [chat_format(tok, [system, *CHAT]), chat_format(tok, [system, CHAT[0]]),
+               chat_format(tok, [system, ("user", "What is 13 + 14?")]), chat_format(tok, [system, CHAT[0]])]
+    assert engine._common_prefix(engine.encode(tok, prompts)) >= engine.MIN_SHARED
+    values = list(range(12))
+    shared = answer_probs(model, tok, prompts, values, batch_size=2)
+    monkeypatch.setattr(engine, "MIN_SHARED", 10 ** 9)
+    plain = answer_probs(model, tok, prompts, values, batch_size=2)
+    np.testing.assert_allclose(shared, plain, rtol=1e-5, atol=1e-9)
+    assert shared.sum((1, 2)).max() > 0
 
 
 def test_a_run_on_an_adapted_chat_folder_probes_exactly(tmp_path):

@@ -35,7 +35,8 @@ def sample(model, tok, prompts: list[str], n: int = 1, gen=None, max_new: int = 
 
     The P·n rows are sorted by prompt length and cut into batches of ``batch_size``; a batch
     is left-padded, with an attention mask and position ids counted from each row's first
-    real token, so a padded row gives the same tokens as an unpadded one."""
+    real token, so a padded row gives the same tokens as an unpadded one. The prompt pass
+    shares what rows have in common (:func:`prefill`)."""
     import torch
 
     if not prompts:
@@ -51,8 +52,8 @@ def sample(model, tok, prompts: list[str], n: int = 1, gen=None, max_new: int = 
     with torch.no_grad():
         for s in range(0, len(rows), batch_size):
             chunk = rows[s:s + batch_size]
-            x, mask = left_pad([ids[i] for _, i, _ in chunk], pad, device)
-            tokens, lengths = decode_loop(model, x, mask, gen, max_new, temperature, stop_ids, pad)
+            tokens, lengths = decode_loop(model, [ids[i] for _, i, _ in chunk], gen, max_new, temperature,
+                                          stop_ids, pad)
             texts = tok.batch_decode([r[:k] for r, k in zip(tokens.tolist(), lengths.tolist())],
                                      skip_special_tokens=True)
             for (_, i, j), t in zip(chunk, texts):
@@ -89,8 +90,70 @@ def _keeps_last_logits(model) -> bool:
     return _KEEP[base]
 
 
-def decode_loop(model, x, mask, gen, max_new: int, temperature: float, stop_ids, pad: int):
-    """Autoregressive sampling with the model's KV cache over a left-padded batch.
+MIN_SHARED = 16     # a prefix common to a whole batch is computed once from this many tokens on
+
+
+def prefill(model, seqs: list[list[int]], pad: int, device):
+    """The prompt pass of one batch of token rows: the KV cache, the next-token logits (B, V),
+    the attention mask (B, L) and each row's next position (B, 1).
+
+    Work the rows share is done once, exactly (the same keys and values, up to float
+    rounding in a differently shaped matmul):
+
+    * identical rows (the n samples of one prompt) are computed once and their cache copied;
+    * a prefix common to every row, of at least :data:`MIN_SHARED` tokens (a chat template's
+      system turn and the start of the user turn), is computed once, for one row; each row's
+      rest, left-padded, runs on top of it: [prefix | pad… | rest], the pad masked out,
+      positions counting on from the prefix.
+
+    A cache that cannot select rows (no ``batch_select_indices``) gets the plain pass."""
+    import torch
+
+    uniq: dict[tuple[int, ...], int] = {}
+    index = [uniq.setdefault(tuple(q), len(uniq)) for q in seqs]
+    rows = [list(q) for q in uniq]
+    shared = _common_prefix(rows)
+    shared = min(shared, min(len(r) for r in rows) - 1)             # every row keeps a token to run
+    extra = {"logits_to_keep": 1} if _keeps_last_logits(model) else {}
+    past = None
+    if shared >= MIN_SHARED:
+        head = model(input_ids=torch.tensor([rows[0][:shared]], device=device), use_cache=True)
+        past = head.past_key_values if hasattr(head.past_key_values, "batch_select_indices") else None
+    if past is not None:
+        past.batch_select_indices(torch.zeros(len(rows), dtype=torch.long, device=device))
+        x, m = left_pad([r[shared:] for r in rows], pad, device)
+        mask = torch.cat([torch.ones((len(rows), shared), dtype=m.dtype, device=device), m], 1)
+        pos = shared + (m.cumsum(1) - 1).clamp(min=0)
+        out = model(input_ids=x, attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True, **extra)
+    else:
+        x, mask = left_pad(rows, pad, device)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        out = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **extra)
+    past, logits, nxt_pos = out.past_key_values, out.logits[:, -1, :], pos[:, -1:] + 1
+    if len(rows) < len(seqs):
+        if not hasattr(past, "batch_select_indices"):               # no row selection: the plain pass
+            x, mask = left_pad(seqs, pad, device)
+            pos = (mask.cumsum(1) - 1).clamp(min=0)
+            out = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **extra)
+            return out.past_key_values, out.logits[:, -1, :], mask, pos[:, -1:] + 1
+        idx = torch.tensor(index, dtype=torch.long, device=device)
+        past.batch_select_indices(idx)
+        logits, mask, nxt_pos = logits[idx], mask[idx], nxt_pos[idx]
+    return past, logits, mask, nxt_pos
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    """The number of leading tokens every row shares."""
+    first, n = rows[0], min(len(r) for r in rows)
+    k = 0
+    while k < n and all(r[k] == first[k] for r in rows):
+        k += 1
+    return k
+
+
+def decode_loop(model, seqs: list[list[int]], gen, max_new: int, temperature: float, stop_ids, pad: int):
+    """Autoregressive sampling with the model's KV cache over one batch of prompt token rows
+    (the prompt pass: :func:`prefill`).
 
     Returns the new tokens (B, max_new) and each row's length (the stop token included).
     Each step is whole-batch tensor work, with no per-row Python: a finished row's tokens
@@ -99,17 +162,14 @@ def decode_loop(model, x, mask, gen, max_new: int, temperature: float, stop_ids,
     not keep the whole batch busy."""
     import torch
 
-    B = x.shape[0]
-    pos = (mask.cumsum(1) - 1).clamp(min=0)
-    extra = {"logits_to_keep": 1} if _keeps_last_logits(model) else {}
-    out = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **extra)
-    past, logits = out.past_key_values, out.logits[:, -1, :]
-    nxt_pos = pos[:, -1:] + 1
-    stop = torch.tensor(list(stop_ids), device=x.device, dtype=torch.long)
-    tokens = torch.full((B, max_new), pad, dtype=torch.long, device=x.device)
-    lengths = torch.zeros(B, dtype=torch.long, device=x.device)
-    rows = torch.arange(B, device=x.device)                 # the batch's rows still being fed
-    done = torch.zeros(B, dtype=torch.bool, device=x.device)
+    B = len(seqs)
+    device = next(model.parameters()).device
+    past, logits, mask, nxt_pos = prefill(model, seqs, pad, device)
+    stop = torch.tensor(list(stop_ids), device=device, dtype=torch.long)
+    tokens = torch.full((B, max_new), pad, dtype=torch.long, device=device)
+    lengths = torch.zeros(B, dtype=torch.long, device=device)
+    rows = torch.arange(B, device=device)                   # the batch's rows still being fed
+    done = torch.zeros(B, dtype=torch.bool, device=device)
     can_drop = hasattr(past, "batch_select_indices")
     for t in range(max_new):
         if temperature == 0:
@@ -127,7 +187,7 @@ def decode_loop(model, x, mask, gen, max_new: int, temperature: float, stop_ids,
             keep = torch.nonzero(~done).flatten()
             past.batch_select_indices(keep)
             mask, nxt, nxt_pos, rows, done = mask[keep], nxt[keep], nxt_pos[keep], rows[keep], done[keep]
-        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=x.device)], 1)
+        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=device)], 1)
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=nxt_pos, past_key_values=past,
                     use_cache=True)
         past, logits = out.past_key_values, out.logits[:, -1, :]

@@ -13,7 +13,9 @@ which a trie node sees the prompt and its own ancestors only, and position ids t
 continue the prompt's. One forward pass then gives the next-token distribution after
 every prefix of every candidate; a candidate's probability is the product along its path
 times the probability of a terminator after it. Prompts are bucketed by token length, so
-a bucket shares one mask and needs no padding.
+a bucket shares one mask and needs no padding. A prefix every prompt shares (a chat
+template's system turn) is computed once and its keys and values reused by every batch
+(:data:`~seedbed.backends.neural.engine.MIN_SHARED` tokens or more).
 
 Exact for the character tokenizer (every string has one tokenization). For another
 tokenizer the candidates are scored in their canonical tokenization.
@@ -111,9 +113,11 @@ def answer_probs(model: Any, tok: Any, prompts: Sequence[str], values: Sequence[
                  trie: Trie | None = None) -> np.ndarray:
     """(P, V, 2): probability of answer ``values[c]`` plain (h = 0) or harmful (h = 1), ended
     by a terminator, after each prompt. Exact, by teacher forcing (see the module docstring)."""
+    import copy
+
     import torch
 
-    from seedbed.backends.neural.engine import encode
+    from seedbed.backends.neural.engine import MIN_SHARED, _common_prefix, encode
 
     trie = trie or build_trie(tok, values)
     device = next(model.parameters()).device
@@ -132,10 +136,17 @@ def answer_probs(model: Any, tok: Any, prompts: Sequence[str], values: Sequence[
     keep = takes_logits_to_keep(model)
     was_training = model.training
     model.eval()
+    shared = min(_common_prefix(ids), min(len(x) for x in ids) - 1) if ids else 0
     with torch.no_grad():
+        head = None
+        if shared >= MIN_SHARED:                                      # the common prefix, once
+            head = model(input_ids=torch.tensor([ids[0][:shared]], device=device), use_cache=True).past_key_values
+            if not hasattr(head, "batch_select_indices"):
+                head = None
+        shared = shared if head is not None else 0
         for p, members in sorted(buckets.items()):
             mask, pos = _mask(p, *key, str(dtype).removeprefix("torch."))
-            mask, pos = mask.to(device), pos.to(device)
+            mask, pos = mask[:, :, shared:].to(device), pos[:, shared:].to(device)   # rows after the prefix
             # logits are needed at the prompt's last position and at every trie node only (the last
             # N + 1 positions): index 0 is the prompt's last, 1 + j node j's. A model that takes
             # logits_to_keep computes the output head there alone (for SmolLM2 the 49k-row head
@@ -144,8 +155,12 @@ def answer_probs(model: Any, tok: Any, prompts: Sequence[str], values: Sequence[
             for s in range(0, len(members), batch_size):
                 chunk = members[s:s + batch_size]
                 B = len(chunk)
-                x = torch.cat([torch.tensor([ids[i] for i in chunk], device=device), nodes.expand(B, N)], 1)
+                x = torch.cat([torch.tensor([ids[i][shared:] for i in chunk], device=device), nodes.expand(B, N)], 1)
                 kw = {"logits_to_keep": N + 1} if keep else {}
+                if head is not None:                                  # a fresh copy: the pass appends to it
+                    past = copy.deepcopy(head)
+                    past.batch_select_indices(torch.zeros(B, dtype=torch.long, device=device))
+                    kw.update(past_key_values=past, use_cache=True)
                 logits = model(input_ids=x, attention_mask=mask.expand(B, 1, -1, -1),
                                position_ids=pos.expand(B, -1), **kw).logits[:, -(N + 1):].float()
                 logp = torch.log_softmax(logits, -1)                              # (B, N + 1, V)
