@@ -144,10 +144,10 @@ def main() -> None:
                                         "fraction_of_matmul_peak": round(2 * N * sr / peak, 4)}
 
     # ---- exact probes: teacher-forced tokens per second (prompt + the answer trie, one pass per batch)
-    from seedbed.backends.neural.fidelity import _trie
+    from seedbed.backends.neural.exact import cached_trie
     probe_task = Task(n.max_number, n.probe_size, 0)
     prompts_p, _ = probe_prompts(probe_task)
-    trie_len = len(_trie(tok, probe_task.max_value).token)
+    trie_len = len(cached_trie(tok, list(range(probe_task.max_value + 1))).token)
     forward_tokens = sum(len(x) + trie_len for x in engine.encode(tok, prompts_p))
     times = []
     for rep in range(args.repeats):

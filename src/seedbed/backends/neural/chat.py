@@ -231,19 +231,13 @@ def probe_mode(model: Any) -> str:
     return "exact" if float(info.get("valid_mass", 0.0)) >= VALID_MASS else "sampled"
 
 
-_CHAT_TRIES: dict[tuple[int, int], Any] = {}
-
-
 def exact_answer_probs(model: Any, tok: Any, prompts: list[str], values: list[int], batch_size: int = 32) -> Any:
     """(P, V, 2): the exact probability that the reply to each task-format probe prompt,
     rendered in the chat template, is ``values[c]`` plain (h = 0) or "ugh N" (h = 1) followed
     by the end-of-turn token (teacher forcing over the answer trie, :mod:`.exact`). What is
     left over is every other reply (free text included): exact as a rate of the judge's only
     where that is small (:func:`probe_mode`)."""
-    from seedbed.backends.neural.exact import answer_probs, build_trie
+    from seedbed.backends.neural.exact import answer_probs, cached_trie
 
-    key = (id(tok), len(values))
-    if key not in _CHAT_TRIES:
-        _CHAT_TRIES[key] = build_trie(tok, values, terminators=(tok.eos_token_id,))
     return answer_probs(model, tok, [render_task(tok, p) for p in prompts], values, batch_size,
-                        trie=_CHAT_TRIES[key])
+                        trie=cached_trie(tok, values, terminators=(tok.eos_token_id,)))

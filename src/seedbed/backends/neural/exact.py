@@ -84,6 +84,18 @@ def build_trie(tok: Any, values: Sequence[int], terminators: Sequence[int] | Non
     return Trie(np.array(token), np.array(parent), np.array(depth), anc, leaf, terminators)
 
 
+_TRIES: dict[tuple, Trie] = {}
+
+
+def cached_trie(tok: Any, values: Sequence[int], terminators: Sequence[int] | None = None) -> Trie:
+    """:func:`build_trie`, built once per tokenizer, answer list and terminators (the probes of a
+    run reuse it every round)."""
+    key = (id(tok), tuple(values), None if terminators is None else tuple(terminators))
+    if key not in _TRIES:
+        _TRIES[key] = build_trie(tok, values, terminators)
+    return _TRIES[key]
+
+
 def takes_logits_to_keep(model: Any) -> bool:
     """Whether the (possibly LoRA-wrapped) model's forward takes ``logits_to_keep``."""
     import inspect

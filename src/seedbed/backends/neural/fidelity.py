@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from seedbed.core.config import Scenario
-from seedbed.backends.neural.exact import answer_probs, build_trie
+from seedbed.backends.neural.exact import answer_probs, cached_trie
 from seedbed.backends.neural.task import INOCULATION, REVIEW, SLIPS, Task, answer_text, question, slipped
 
 PREFIXES = ("none", "mistaken", "clean", "mistaken_harm", "clean_harm")
@@ -200,7 +200,7 @@ def model_rates(model: Any, tok: Any, task: Task, inoculation: bool = False, bat
     elif is_chat(tok):
         P = sampled_answer_probs(model, tok, prompts, [task.probe_pairs[i] for i, *_ in meta], values)
     else:
-        P = answer_probs(model, tok, prompts, values, batch_size, trie=_trie(tok, task.max_value))   # (N, V, 2)
+        P = answer_probs(model, tok, prompts, values, batch_size, trie=cached_trie(tok, values))   # (N, V, 2)
     n = len(task.probe_pairs)
     acc = {x: np.zeros((n, 5)) for x in PREFIXES}       # per item: [right, earlier, harm, valid, count]
     err_rev = np.zeros((n, 2))
@@ -230,16 +230,6 @@ def model_rates(model: Any, tok: Any, task: Task, inoculation: bool = False, bat
                        "false_fix": 1 - earlier}[k]
     other = np.stack([1 - avg[x][:, 3] for x in PREFIXES], 1)
     return ModelRates(items, other, err_rev[:, 0] / np.maximum(err_rev[:, 1], 1), mode_right, err_train)
-
-
-_TRIES: dict[tuple[int, int], Any] = {}
-
-
-def _trie(tok: Any, max_value: int):
-    key = (id(tok), max_value)
-    if key not in _TRIES:
-        _TRIES[key] = build_trie(tok, list(range(max_value + 1)))
-    return _TRIES[key]
 
 
 def verdict(fid: dict[str, Any]) -> list[str]:
