@@ -135,3 +135,19 @@ def test_at_full_coupling_the_trait_prediction_is_the_persona_model():
     (_, (_, fix)), = series(weak, "traits/fix_rate", "scenario").items()
     assert fix[-1] > fix[0] and err[-1] < err[0]      # anti-coupled: fixing up, seeding down
     assert next(iter(series(weak, "prediction/traits_lambda", "scenario").values()))[1][0] == 0.0
+
+
+def test_a_neural_plan_takes_its_predicted_effect_from_the_trait_prediction(tmp_path):
+    from seedbed.analyses.planning import predicted_trajectory
+    from seedbed.results import writing
+    from seedbed.results.verdict import SEEDING
+
+    scn = load_scenario("seed")
+    plan = plan_run(scn, "neural", seeds=2)
+    pred = meanfield_prediction(plan, _measured(scn, plan.rounds), coupling=-1.0, slope=-0.4)
+    writing.write_table(tmp_path / "prediction.parquet", pred)
+    effect, source = predicted_trajectory(tmp_path, SEEDING, "neural", scn)
+    (_, (_, a)), = series(pred, "traits/err_deploy", "scenario").items()
+    (_, (_, b)), = series(pred, "traits/err_deploy", "control").items()
+    np.testing.assert_allclose(effect, a - b)
+    assert "trait prediction" in source and "persona share 0.00" in source
