@@ -151,3 +151,17 @@ def test_a_neural_plan_takes_its_predicted_effect_from_the_trait_prediction(tmp_
     (_, (_, b)), = series(pred, "traits/err_deploy", "control").items()
     np.testing.assert_allclose(effect, a - b)
     assert "trait prediction" in source and "persona share 0.00" in source
+
+
+def test_without_a_measured_coupling_there_is_no_trait_prediction_and_each_arm_gets_its_own():
+    scn = load_scenario("seed")
+    plan = plan_run(scn, "neural", seeds=2)
+    measured = _measured(scn, plan.rounds)
+    none = set(meanfield_prediction(plan, measured)["metric"].to_pylist())
+    assert not any(m.startswith("traits/") for m in none)           # not a silent "coupling 0"
+    anti = set(meanfield_prediction(plan, measured, coupling=-1.0)["metric"].to_pylist())
+    assert not any(m.startswith("traits/") for m in anti)           # below 0 it needs the slope too
+    per_arm = meanfield_prediction(plan, measured, {"scenario": 0.3, "control": 1.5}, {"scenario": 0.1})
+    lam = {arm: next(iter(series(per_arm, "prediction/traits_lambda", arm).values()))[1][0]
+           for arm in ("scenario", "control")}
+    assert lam == {"scenario": 0.3, "control": 1.0}

@@ -103,13 +103,18 @@ def coupled(err_persona: np.ndarray, err0: float, direct: float, c: float) -> np
     return np.clip(err0 + (direct + (1 - direct) * c) * (e - e[0]), 0.0, 1.0)
 
 
-def meanfield_prediction(plan: RunPlan, measured: pa.Table, coupling: float | None = None,
-                         slope: float | None = None) -> pa.Table:
+PerArm = float | dict[str, float | None] | None
+
+
+def meanfield_prediction(plan: RunPlan, measured: pa.Table, coupling: PerArm = None, slope: PerArm = None) -> pa.Table:
     """Tidy rows of the like-for-like mean-field prediction for both arms of a neural run;
     with ``coupling`` (the base's measured c) also the coupled seeding rate, and the trait
-    prediction (``slope``: the isolated test's d(first error)/d(fix); one-turn episodes)."""
+    prediction (``slope``: the isolated test's d(first error)/d(fix); one-turn episodes).
+    Each of the two is one value for both arms or a value per arm (``{"scenario": .., "control": ..}``:
+    an arm is matched to the isolated test of its own settings)."""
     tables = []
     for arm, scn in plan.arms:
+        c_arm, s_arm = _of_arm(coupling, arm), _of_arm(slope, arm)
         over, fallback = prediction_settings(scn, measured, arm)
         over.update({"rounds": plan.rounds, "population.members": 1})
         pred = scn.with_overrides(over)
@@ -118,12 +123,18 @@ def meanfield_prediction(plan: RunPlan, measured: pa.Table, coupling: float | No
         tables.append(t.filter(pa.array(keep)))
         implied = _implied(pred, t, arm, fallback)
         tables.append(implied)
-        if coupling is not None and np.isfinite(coupling):
-            tables.append(_coupled(scn, implied, measured, arm, float(coupling)))
-        if scn.prompts.turns == 1:
-            c = float("nan") if coupling is None else float(coupling)
-            tables.append(_traits(pred, measured, arm, c, float("nan") if slope is None else float(slope)))
+        if np.isfinite(c_arm):
+            tables.append(_coupled(scn, implied, measured, arm, c_arm))
+        # the trait prediction needs the coupling, and below 0 also the slope it transfers by
+        if scn.prompts.turns == 1 and np.isfinite(c_arm) and (c_arm >= 0 or np.isfinite(s_arm)):
+            tables.append(_traits(pred, measured, arm, c_arm, s_arm))
     return pa.concat_tables(tables)
+
+
+def _of_arm(x: PerArm, arm: str) -> float:
+    """An arm's value of a one-or-per-arm argument (NaN when missing)."""
+    v = x.get(arm) if isinstance(x, dict) else x
+    return float("nan") if v is None else float(v)
 
 
 # trait of seedbed.analyses.traits → (measured start metric, predicted metric, persona-model behaviour)
@@ -151,14 +162,17 @@ def _traits(pred, measured: pa.Table, arm: str, c: float, slope: float) -> pa.Ta
         return rows.table()
     rounds, eta, kappa = pred.rounds, pred.update.eta, pred.update.kappa
     lam = persona_share(c)
-    path = trait_path(MFParams.from_scenario(pred), start, rounds, eta, kappa, pred.strategies[0].review_err, c, slope)
     idx = [INDEX[TRAIT_METRICS[n][2]] for n in TRAITS]
     if lam > 0:                                    # the persona part: the persona model at step lambda * eta
         t = run_repetition(pred.with_overrides({"update.eta": lam * eta}), "meanfield", 0, arm)
         S = np.stack([next(iter(series(t, f"share/{n}", arm).values()))[1] for n in pred.names], 1)
         persona = np.array([mixture_rates(persona_params(pred), s, pred.prompts.rho)[idx] for s in S])
     else:
-        persona = np.zeros_like(path)
+        persona = np.zeros((rounds + 1, len(TRAITS)))
+    # the review turn's own error: measured (every strategy carries it), else the start's mixture of the personas'
+    err_review = float(np.dot(pred.shares, [s.review_err for s in pred.strategies]))
+    path = trait_path(MFParams.from_scenario(pred), start, rounds, eta, kappa, err_review, c, slope,
+                      persona=persona - persona[:1])
     both = combine(start, persona, path)
     r = np.arange(rounds + 1, dtype=float)
     for i, name in enumerate(TRAITS):

@@ -27,8 +27,10 @@ A behaviour trained this round (its context kept something) moves
 with eta, kappa the run's measured step and anchor. The untrained first turn moves by the
 isolated test's transfer slope sigma = c·(persona slope) (first-turn error per unit of fix,
 measured) on the trait part's fix change this round: err ← err + (c − lambda)/c·sigma·Δfix,
-i.e. the part of the coupling c that the persona part does not already carry (all of it at
-c ≤ 0, none at 0 < c).
+i.e. the part of the coupling c that the persona part does not already carry: all of it at
+c ≤ 0, none at 0 < c ≤ 1. A coupling above 1 is read as 1 (the persona model). Targets and
+gaps are taken at the predicted rates (the start plus both parts' changes so far), so a
+behaviour the persona part has already moved is not moved twice.
 
 **Persona part**, for continuity with the persona model: a share lambda = clip(c, 0, 1) of
 the movement goes through persona shares, as the persona model moves them (step
@@ -76,18 +78,23 @@ def virtual(p: MFParams, r: np.ndarray, err_review: float) -> tuple[MFParams, np
     return q, share
 
 
+TRAINED = 1e-9     # a context counts as trained when it holds at least this share of the kept mass
+
+
 def targets(p: MFParams, r: np.ndarray, err_review: float) -> tuple[np.ndarray, np.ndarray]:
     """Each behaviour's rate among the responses kept in its context (4,), and whether the
-    context kept anything this round (4,) (an untrained behaviour's target is its own rate)."""
+    context was trained this round (4,): it holds at least :data:`TRAINED` of the round's kept
+    mass (an untrained behaviour's target is its own rate)."""
     q, s = virtual(p, r, err_review)
     mf = MeanField(q)
     mix, _ = mf.prompt_mix(s)
     kept = [k[0] for k in mf.selector.kept_by_prefix(mix, s)]           # per prefix type, (16,)
+    total = float(sum(k.sum() for k in kept))
     t, trained = r.copy(), np.zeros(len(TRAITS), bool)
     for i, name in enumerate(TRAITS):
         x = CONTEXT[name]
         K = sum(kept) if x is None else kept[x]
-        if K.sum() > 1e-12:
+        if total > 0 and K.sum() > TRAINED * total:
             t[i], trained[i] = float(K @ BITS[:, i] / K.sum()), True
     return t, trained
 
@@ -99,18 +106,21 @@ def persona_share(c: float) -> float:
 
 
 def trait_path(p: MFParams, r0: np.ndarray, rounds: int, eta: float, kappa: float, err_review: float,
-               c: float, sigma: float) -> np.ndarray:
+               c: float, sigma: float, persona: np.ndarray | None = None) -> np.ndarray:
     """(rounds + 1, 4): the trait part's rates after each round (row 0: the start ``r0``).
     ``c`` is the run's coupling and ``sigma`` the measured transfer slope d(first error)/d(fix);
-    NaN in either means no transfer."""
+    NaN in either means no transfer. ``persona`` (rounds + 1, 4): the persona part's changes
+    from the start, added where targets and gaps are taken (None: no persona part)."""
     lam = persona_share(c)
     own = (1 - lam) * eta                                                 # the trait part's step
     transfer = 0.0 if not (np.isfinite(c) and np.isfinite(sigma)) or abs(c) < 1e-12 else (c - lam) / c * sigma
     r = np.asarray(r0, float).copy()
+    shift = np.zeros((rounds + 1, len(TRAITS))) if persona is None else np.asarray(persona, float)
     out = [r.copy()]
-    for _ in range(rounds):
-        t, trained = targets(p, r, err_review)
-        new = np.where(trained, r + own * (t - r), r)
+    for k in range(rounds):
+        now = np.clip(r + shift[k], 0.0, 1.0)                             # the predicted rates this round
+        t, trained = targets(p, now, err_review)
+        new = np.where(trained, r + own * (t - now), r)
         if not trained[0]:                                                # the untrained first turn follows fixing
             new[0] = r[0] + transfer * (new[1] - r[1])
         new = np.clip((1 - kappa) * new + kappa * np.asarray(r0, float), 0.0, 1.0)

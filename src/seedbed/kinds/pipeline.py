@@ -133,8 +133,9 @@ def write_run(result: RunResult, plan: RunPlan, seconds: float, report: bool = T
         coupling = coupling_report(result.scenario, result.metrics, result.scenario.seed)
         rundir.write_json(out / "coupling.json", coupling)
         rundir.write_table(out / "prediction.parquet",
-                           meanfield_prediction(plan, result.metrics, run_coupling(result.scenario, coupling),
-                                                run_coupling(result.scenario, coupling, "slope")))
+                           meanfield_prediction(plan, result.metrics,
+                                                {arm: run_coupling(a, coupling) for arm, a in plan.arms},
+                                                {arm: run_coupling(a, coupling, "slope") for arm, a in plan.arms}))
     rundir.write_json(out / "timing.json", {"seconds": round(seconds, 3)})
     # written last: a folder with a manifest is a complete run, and these hashes prove it
     manifest["files"] = file_hashes(out, DATA_FILES)

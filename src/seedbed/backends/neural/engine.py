@@ -117,7 +117,7 @@ def prefill(model, seqs: list[list[int]], pad: int, device):
     extra = {"logits_to_keep": 1} if _keeps_last_logits(model) else {}
     past = None
     if shared >= MIN_SHARED:
-        head = model(input_ids=torch.tensor([rows[0][:shared]], device=device), use_cache=True)
+        head = model(input_ids=torch.tensor([rows[0][:shared]], device=device), use_cache=True, **extra)
         past = head.past_key_values if hasattr(head.past_key_values, "batch_select_indices") else None
     if past is not None:
         past.batch_select_indices(torch.zeros(len(rows), dtype=torch.long, device=device))

@@ -152,7 +152,8 @@ def answer_probs(model: Any, tok: Any, prompts: Sequence[str], values: Sequence[
     with torch.no_grad():
         head = None
         if shared >= MIN_SHARED:                                      # the common prefix, once
-            head = model(input_ids=torch.tensor([ids[0][:shared]], device=device), use_cache=True).past_key_values
+            head = model(input_ids=torch.tensor([ids[0][:shared]], device=device), use_cache=True,
+                         **({"logits_to_keep": 1} if keep else {})).past_key_values
             if not hasattr(head, "batch_select_indices"):
                 head = None
         shared = shared if head is not None else 0
