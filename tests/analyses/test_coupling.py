@@ -91,3 +91,63 @@ def test_the_isolated_test_runs_on_a_tiny_base_and_repeats_exactly(tmp_path, mon
         assert np.any(x.rates[:, -1] != x.rates[:, 0])      # training moved it
     out = coupling.summarise(scn, a, np.asarray(scn.shares), 1.0)
     assert [r["arm"] for r in out["arms"]] == ["plain", "rehearsal"] and out["arms"][0]["seeds"] == 2
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_a_chat_model_takes_the_isolated_test_and_a_run_reads_it(tmp_path, monkeypatch):
+    """The isolated test on a tiny Llama in a chat template (LoRA, exact probes on a folder
+    marked adapted): it repeats exactly, step 0 is the base, training moves the rates. A run
+    does not measure a chat model's test itself; it reads one kept for its base and its own
+    fine-tuning settings, whatever the design, and not one made with other settings."""
+    pytest.importorskip("peft")
+    import json
+
+    from seedbed.backends.neural.chat import ADAPTATION
+    from seedbed.backends.neural.model import save
+    from tests.backends.neural.test_smollm2 import chat_tokenizer, tiny_llama
+
+    monkeypatch.setenv("SEEDBED_CACHE", str(tmp_path / "cache"))
+    tok = chat_tokenizer()
+    folder = save(tiny_llama(tok, 3), tok, tmp_path / "base")
+    (folder / ADAPTATION).write_text(json.dumps({"valid_mass": 0.99}))
+    sets = ["neural.device=cpu", "neural.probe_size=8", "neural.max_number=6", "neural.batch_size=8",
+            "neural.lr=0.01", "neural.lora_r=4", "neural.lora_alpha=8", f'neural.model="{folder}"']
+    scn = load_scenario("seed", sets)
+    arms = (("plain", False, False), ("rehearsal+inoculation", True, True))
+    assert coupling.cached_isolated(scn, 0) is None                     # nothing kept: a run does not measure it
+    a = coupling.isolated(scn, folder, seeds=2, steps=(0, 2, 4), arms=arms)
+    b = coupling.isolated(scn, folder, seeds=2, steps=(0, 2, 4), arms=arms)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.rates, y.rates)
+        assert np.all((x.rates >= 0) & (x.rates <= 1))
+        assert np.all(x.rates[:, 0] == x.rates[0, 0])
+        assert np.any(x.rates[:, -1] != x.rates[:, 0])
+    kept = coupling.cached_isolated(scn, 0, seeds=2, steps=(0, 2, 4), arms=arms, measure=True)
+    assert [r["arm"] for r in kept["arms"]] == ["plain", "rehearsal+inoculation"]
+    np.testing.assert_allclose(kept["arms"][0]["start"]["first_error"], a[0].rates[0, 0, 0], atol=1e-6)
+    assert coupling.cached_isolated(scn, 0) == kept                    # a run on this base reads it
+    other = load_scenario("seed", sets + ["neural.lr=0.02"])
+    assert coupling.cached_isolated(other, 0) is None                  # ... but not with other fine-tuning settings
+    from seedbed.analyses.coupling import NOT_MEASURED, coupling_report
+    assert coupling_report(other, _empty_table(), 0)["reading"]["isolated"] == NOT_MEASURED
+
+
+def _empty_table():
+    import pyarrow as pa
+    return pa.table({"round": pa.array([], pa.int64()), "metric": pa.array([], pa.string()),
+                     "arm": pa.array([], pa.string()), "seed": pa.array([], pa.int64()),
+                     "value": pa.array([], pa.float64())})
+
+
+@pytest.mark.parametrize("flag, value, says", [("--steps", "4,8", "must start at 0"),
+                                               ("--steps", "0,x", "not a comma-separated list"),
+                                               ("--arms", "plain,nope", "choose from")])
+def test_the_coupling_command_names_a_bad_flag(flag, value, says, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from seedbed.cli import app
+
+    monkeypatch.setenv("SEEDBED_CACHE", str(tmp_path / "cache"))
+    r = CliRunner().invoke(app, ["coupling", "seed", flag, value])
+    assert r.exit_code == 2 and says in r.output and flag in r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "cache").exists()

@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 
 PERSONA_LIKE = 0.5      # a coupling whose interval lies above this counts as persona-like
+NOT_MEASURED = ("not measured for this base: a chat model's isolated test is long on a CPU, so a run only reads it; "
+                "`seedbed coupling SCENARIO --set neural.model=FOLDER` measures it once, and later runs on that "
+                "base report it")
 
 
 def reading(c: list[float | None] | None, d_fix: list[float | None] | None = None) -> str:
@@ -42,13 +45,16 @@ def reading(c: list[float | None] | None, d_fix: list[float | None] | None = Non
 
 
 def coupling_report(scn: Any, table: Any, root_seed: int, isolated: bool = True) -> dict[str, Any]:
-    """coupling.json: ``isolated`` (the base's test, cached per base; None for chat models),
+    """coupling.json: ``isolated`` (the base's test, cached per base; for a chat model only where
+    ``seedbed coupling`` measured it, else None with a reading that says how to measure it),
     ``in_pipeline`` per arm, and a ``reading`` of each coupling."""
     from seedbed.backends.neural.coupling import cached_isolated, in_pipeline
 
     iso = cached_isolated(scn, root_seed) if isolated else None
     arms = {arm: in_pipeline(scn, table, arm) for arm in ("scenario", "control")}
     out: dict[str, Any] = {"isolated": iso, "in_pipeline": arms, "persona_like_above": PERSONA_LIKE, "reading": {}}
+    if iso is None and isolated:
+        out["reading"]["isolated"] = NOT_MEASURED
     if iso is not None:
         for a in iso["arms"]:
             last = a["rows"][-1] if a["rows"] else {}

@@ -452,6 +452,14 @@ def _plan_command():
 app.command("plan")(_user_errors(_plan_command()))
 
 
+def _coupling_command():
+    from seedbed.cli.coupling import coupling_command
+    return coupling_command
+
+
+app.command("coupling")(_user_errors(_coupling_command()))
+
+
 @app.command("list")
 @_user_errors
 def list_() -> None:

@@ -280,6 +280,8 @@ def _coupling_section(run_dir: Path) -> list[str]:
                      f"{ci(last.get('d_false_fix'))} | {ci(a.get('coupling'))} | "
                      f"{c['reading'].get('isolated/' + a['arm'], '')} |")
         L.append("")
+    elif c.get("reading", {}).get("isolated"):
+        L += [f"Isolated test on the base: {c['reading']['isolated']}.", ""]
     L += ["In this run (round 0 to the last round, per seed):", "",
           "| arm | seeds | fix shift | first-turn error shift | persona's shift at that fix shift | coupling c |",
           "|---|---|---|---|---|---|"]

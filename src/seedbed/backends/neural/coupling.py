@@ -29,6 +29,15 @@ conversations, every turn trained: the anchor) and ``inoculation`` (every traine
 starts with the inoculation instruction; the first turn is measured without it, i.e. at
 deployment). Intervals are Student-t over seeds (:func:`seedbed.results.metrics.mean_ci`).
 
+**A chat model** (a pretrained model in its chat template, :mod:`.chat`) takes the same test:
+the correction turns are rendered in its template (the instruction as its system message),
+the loss is on the review reply and its end-of-turn token, and the model trains LoRA
+adapters (``neural.lora_r``) as it does in the pipeline. Its probes are exact on an adapted
+folder (:mod:`.adapt`) and sampled otherwise. On a CPU one such test fine-tunes a 135M model
+once per arm and seed, so a run only *reads* a chat model's result from the cache, where
+``seedbed coupling`` measured it (:func:`cached_isolated`); the default design is smaller
+(:data:`CHAT_STEPS`).
+
 **In the pipeline** (:func:`in_pipeline`): the same ratio from a run's probe rows, per seed,
 from round 0 to the last round: the measured first-error change against the persona
 model's change at the measured fix-rate change.
@@ -48,6 +57,7 @@ from seedbed.backends.neural.fidelity import INDEX, mixture_rates, persona_param
 from seedbed.backends.neural.task import INOCULATION, REVIEW, SLIPS, Task, answer_text, question, slipped
 
 STEPS = (0, 8, 16, 32, 64)     # optimizer steps at which the rates are measured
+CHAT_STEPS = (0, 8, 16, 32)    # ... for a chat model (every step and probe is a 135M model's, on a CPU)
 SET_SIZE = 256                 # correction turns in the fixed training set
 REHEARSAL_DEFAULT = 0.5        # rehearsal per trained turn in the 'rehearsal' arms when the run itself has none
 ARMS = (("plain", False, False), ("rehearsal", True, False), ("inoculation", False, True),
@@ -96,6 +106,7 @@ def isolated(scn: Scenario, base: Path, seeds: int = 3, steps: tuple[int, ...] =
     is called after each measurement."""
     import torch
 
+    from seedbed.backends.neural.chat import assistant_spans as chat_spans, render_task
     from seedbed.backends.neural.engine import assistant_spans, finetune
     from seedbed.backends.neural.fidelity import model_rates
     from seedbed.backends.neural.model import load, trainable_parameters
@@ -104,7 +115,7 @@ def isolated(scn: Scenario, base: Path, seeds: int = 3, steps: tuple[int, ...] =
 
     n = scn.neural
     setup = Setup.build(scn, base, root_seed)     # the pipeline's task, probe guard and (guarded) rehearsal
-    task, rehearsal = setup.task, setup.rehearsal
+    task, rehearsal = setup.task, setup.rehearsal  # (rehearsal already in the chat template for a chat model)
     idx = [INDEX[b] for b in TRACKED]
     streams = Streams(root_seed).child("coupling")
     total, done = len(arms) * seeds * len(steps), 0
@@ -119,15 +130,20 @@ def isolated(scn: Scenario, base: Path, seeds: int = 3, steps: tuple[int, ...] =
             keep, _ = setup.guard.filter([x[len(instruction):].split("\n")[0] for x in texts])
             setup.guard.dropped.clear()
             texts = [texts[i] for i in keep]          # a probe question never reaches this training either
-            spans = [assistant_spans(t, True, len(instruction)) for t in texts]
+            extra: list[str] = []
             if rehearse:                                # the run's replay, or the default's where it has none
                 m = int(round((n.replay if n.replay > 0 else REHEARSAL_DEFAULT) * SET_SIZE))
                 extra = [rehearsal[i] for i in rng.integers(0, len(rehearsal), m)]
-                texts += extra
-                spans += [assistant_spans(t, False) for t in extra]
-            weights = np.ones(len(texts))
             torch.manual_seed(s.int_seed("torch"))
-            model, tok = load(base, "cpu")
+            model, tok = load(base, setup.device, lora=setup.lora(s.int_seed("lora")))
+            if setup.chat:                              # the review reply and its end-of-turn token
+                texts = [render_task(tok, t) for t in texts]
+                spans = [chat_spans(tok, t, True) for t in texts] + [chat_spans(tok, t, False) for t in extra]
+            else:
+                spans = ([assistant_spans(t, True, len(instruction)) for t in texts]
+                         + [assistant_spans(t, False) for t in extra])
+            texts += extra
+            weights = np.ones(len(texts))
             opt = torch.optim.AdamW(trainable_parameters(model), lr=n.lr, weight_decay=0.0)
             order = s.rng("order")
             trained = 0
@@ -222,42 +238,95 @@ def _ci(t: tuple[float, float, float]) -> list[float | None]:
     return [None if not np.isfinite(x) else round(float(x), 6) for x in t]
 
 
-def isolated_key(scn: Scenario, seeds: int, steps: tuple[int, ...]) -> str:
-    """Hash of what the isolated test depends on besides the base: its design and the
-    fine-tuning settings it borrows."""
+def settings_spec(scn: Scenario, chat: bool = False) -> dict[str, Any]:
+    """The fine-tuning settings the isolated test borrows from the run (a chat model's adapters
+    and task size too): a run reads only a test made with its own."""
+    n = scn.neural
+    spec: dict[str, Any] = {"set": SET_SIZE, "lr": n.lr, "batch": n.batch_size, "replay": n.replay,
+                            "warmup": n.warmup_steps}
+    if chat:
+        spec.update(lora=[n.lora_r, n.lora_alpha], task=[n.max_number, n.probe_size])
+    return spec
+
+
+def isolated_key(scn: Scenario, seeds: int, steps: tuple[int, ...], chat: bool = False,
+                 arms: tuple[tuple[str, bool, bool], ...] = ARMS) -> str:
+    """Hash of what the isolated test depends on besides the base: its design (seeds, steps,
+    arms) and :func:`settings_spec`."""
     import hashlib
     import json
 
-    n = scn.neural
-    spec = {"seeds": seeds, "steps": list(steps), "set": SET_SIZE, "lr": n.lr, "batch": n.batch_size,
-            "replay": n.replay, "warmup": n.warmup_steps, "arms": [list(a) for a in ARMS], "v": 1}
+    spec = {"seeds": seeds, "steps": list(steps), "arms": [list(a) for a in arms], "v": 1, **settings_spec(scn, chat)}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def cached_isolated(scn: Scenario, root_seed: int, seeds: int = 3, steps: tuple[int, ...] = STEPS,
-                    progress: Any = None) -> dict[str, Any] | None:
-    """The isolated test's summary for the run's base, computed once per base (its weights'
-    hash) and design, and kept in the cache (``SEEDBED_CACHE/coupling-<design>-<weights>.json``);
-    None for a chat model (its answers are free text, not the task's turns this test trains)."""
+def default_steps(chat: bool) -> tuple[int, ...]:
+    return CHAT_STEPS if chat else STEPS
+
+
+def weights_hash(base: Path) -> str | None:
+    """The first 12 hex digits of the sha256 of ``base/model.safetensors`` (None without it);
+    streamed: a chat model's file is 0.5 GB."""
     import hashlib
+
+    w = Path(base) / "model.safetensors"
+    if not w.exists():
+        return None
+    with open(w, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()[:12]
+
+
+def cached_isolated(scn: Scenario, root_seed: int, seeds: int = 3, steps: tuple[int, ...] | None = None,
+                    arms: tuple[tuple[str, bool, bool], ...] = ARMS, progress: Any = None,
+                    measure: bool | None = None) -> dict[str, Any] | None:
+    """The isolated test's summary for the run's base, computed once per base (its weights'
+    hash) and design and kept in the cache (``SEEDBED_CACHE/coupling-<design>-<weights>.json``,
+    also looked up among the files shipped with the default base). ``measure``: compute it when
+    it is not kept (None: yes for the tiny model; no for a chat model, whose test
+    ``seedbed coupling`` runs: a run on a chat model reads any kept test of its base made with
+    its fine-tuning settings, whatever its seeds, steps and arms). None when it is neither
+    kept nor measured."""
     import json
 
     from seedbed.backends.neural.model import chat_folder
     from seedbed.backends.neural.pretrain import SHIPPED, base_model, cache_dir
 
     base = base_model(scn, root_seed)
-    if chat_folder(base) or not (base / "model.safetensors").exists():
+    weights = weights_hash(base)
+    if weights is None:
         return None
-    weights = hashlib.sha256((base / "model.safetensors").read_bytes()).hexdigest()[:12]
-    name = f"coupling-{isolated_key(scn, seeds, steps)}-{weights}.json"
-    for known in (cache_dir() / name, SHIPPED / name):      # measured here before, or shipped with the base
+    chat = chat_folder(base)
+    steps = tuple(steps or default_steps(chat))
+    f = cache_dir() / f"coupling-{isolated_key(scn, seeds, steps, chat, arms)}-{weights}.json"
+    for known in (f, SHIPPED / f.name):                     # measured here before, or shipped with the base
         if known.exists():
             return json.loads(known.read_text())
-    f = cache_dir() / name
+    if chat and measure is None:
+        return _kept_for(cache_dir(), weights, settings_spec(scn, chat))
+    if not (measure if measure is not None else not chat):
+        return None
     f.parent.mkdir(parents=True, exist_ok=True)
-    res = isolated(scn, base, seeds, steps, root_seed, progress=progress)
+    res = isolated(scn, base, seeds, steps, root_seed, arms=arms, progress=progress)
     out = summarise(scn, res, np.asarray(scn.shares, float), 1.0)
+    if chat:
+        out["settings"] = settings_spec(scn, chat)
     tmp = f.with_name(f.name + ".tmp")
     tmp.write_text(json.dumps(out, indent=1))
     tmp.replace(f)
     return out
+
+
+def _kept_for(cache: Path, weights: str, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """A kept chat-model test of these weights made with ``settings`` (the one with the most
+    seeds), or None."""
+    import json
+
+    found = []
+    for f in sorted(cache.glob(f"coupling-*-{weights}.json")):
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if d.get("settings") == json.loads(json.dumps(settings)):
+            found.append(d)
+    return max(found, key=lambda d: max((a["seeds"] for a in d["arms"]), default=0)) if found else None
