@@ -44,6 +44,15 @@ def reading(c: list[float | None] | None, d_fix: list[float | None] | None = Non
     return f"undecided (c = {m:.2f}, interval {_fmt(lo)} to {_fmt(hi)})"
 
 
+def isolated_readings(iso: dict[str, Any]) -> dict[str, str]:
+    """The reading of each arm of an isolated test's summary, at its last step's fix shift."""
+    out = {}
+    for a in iso["arms"]:
+        last = a["rows"][-1] if a["rows"] else {}
+        out[a["arm"]] = reading(a.get("coupling"), last.get("d_fix"))
+    return out
+
+
 def coupling_report(scn: Any, table: Any, root_seed: int, isolated: bool = True) -> dict[str, Any]:
     """coupling.json: ``isolated`` (the base's test, cached per base; for a chat model only where
     ``seedbed coupling`` measured it, else None with a reading that says how to measure it),
@@ -56,9 +65,8 @@ def coupling_report(scn: Any, table: Any, root_seed: int, isolated: bool = True)
     if iso is None and isolated:
         out["reading"]["isolated"] = NOT_MEASURED
     if iso is not None:
-        for a in iso["arms"]:
-            last = a["rows"][-1] if a["rows"] else {}
-            out["reading"][f"isolated/{a['arm']}"] = reading(a.get("coupling"), last.get("d_fix"))
+        for arm, text in isolated_readings(iso).items():
+            out["reading"][f"isolated/{arm}"] = text
     for arm, d in arms.items():
         out["reading"][f"in_pipeline/{arm}"] = reading(d.get("coupling"), d.get("d_fix"))
     return out

@@ -66,21 +66,19 @@ def coupling_command(
         return
     from rich.table import Table
 
-    from seedbed.analyses.coupling import reading
+    from seedbed.analyses.coupling import isolated_readings
 
     t = Table(show_edge=False, title=f"isolated coupling test, persona slope {out['persona_slope']}")
     for col in ("arm", "seeds", "fix shift (last step)", "first-turn error shift", "coupling c [95% CI]"):
         t.add_column(col)
     ci = lambda x: "n/a" if not x or x[0] is None else f"{x[0]:+.3f} [{x[1]:+.3f}, {x[2]:+.3f}]"  # noqa: E731
-    readings = []
     for a in out["arms"]:
         last = a["rows"][-1] if a["rows"] else {}
         t.add_row(a["arm"], str(a["seeds"]), ci(last.get("d_fix")), ci(last.get("d_first_error")),
                   ci(a.get("coupling")))
-        readings.append(f"{a['arm']}: {reading(a.get('coupling'), last.get('d_fix'))}")
     console.print(t)
-    for line in readings:                       # long sentences: below the table, not squeezed into a column
-        console.print(line, highlight=False)
+    for arm, text in isolated_readings(out).items():   # long sentences: below the table, not in a column
+        console.print(f"{arm}: {text}", highlight=False)
 
 
 def _steps(text: str | None) -> tuple[int, ...] | None:
