@@ -56,6 +56,40 @@ def test_a_plan_from_a_pilot_run_folder(tmp_path):
     assert a["n"] == 4 and 0 <= a["power_at_planned_effect"] <= 1
 
 
+def test_sd_bound_sets_the_spread_a_plan_rests_on(tmp_path):
+    """--sd-bound 0 plans on the pilot's sd itself, the default on its 80% one-sided upper
+    bound s·√((n−1)/χ²_{0.2, n−1}); the larger spread never asks for fewer seeds."""
+    import json
+
+    from scipy import stats
+    from typer.testing import CliRunner
+
+    import seedbed
+    from seedbed.analyses.planning import paired_differences
+    from seedbed.cli import app
+    from seedbed.results.writing import read_table
+
+    seedbed.run(load_scenario("seed", FEW), backend="agent", seeds=4, out=tmp_path / "pilot")
+    sets = sum((["--set", f"{k}={v}"] for k, v in FEW.items()), [])
+    plans = {}
+    for bound in ("0", "0.8"):
+        r = CliRunner().invoke(app, ["plan", "seed", "--backend", "agent", "--pilot", str(tmp_path / "pilot"),
+                                     "--sd-bound", bound, "--out", str(tmp_path / bound), *sets])
+        assert r.exit_code == 0, r.output
+        plans[bound] = json.loads((tmp_path / bound / "plan.json").read_text())
+    _, d = paired_differences(read_table(tmp_path / "pilot" / "metrics.parquet"), "share/B")
+    s = d.std(0, ddof=1)
+    point = [r["pilot_sd"] for r in plans["0"]["per_round"]]
+    upper = [r["pilot_sd"] for r in plans["0.8"]["per_round"]]
+    assert point == pytest.approx(s.tolist())
+    assert upper == pytest.approx((s * np.sqrt(3 / stats.chi2.ppf(0.2, 3))).tolist())
+    assert "upper confidence bound" not in " ".join(plans["0"]["plan"]["notes"])
+    assert plans["0.8"]["plan"]["seeds"] >= plans["0"]["plan"]["seeds"]
+    r = CliRunner().invoke(app, ["plan", "seed", "--backend", "agent", "--pilot", str(tmp_path / "pilot"),
+                                 "--sd-bound", "1.5", "--out", str(tmp_path / "bad"), *sets])
+    assert r.exit_code == 2 and "--sd-bound" in r.output and not (tmp_path / "bad").exists()
+
+
 def test_plan_refuses_an_exact_backend():
     from typer.testing import CliRunner
 

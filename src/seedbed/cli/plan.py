@@ -38,13 +38,17 @@ def plan_command(
                                                                       "with this many looks (O'Brien-Fleming alpha "
                                                                       "spending): add seeds until decided, with "
                                                                       "valid error control."),
+    sd_bound: float = typer.Option(0.8, "--sd-bound", min=0.0, max=0.99,
+                                   help="Plan against this one-sided upper confidence bound of the pilot's sd "
+                                        "(0: the pilot's sd itself). A 3-seed pilot's 80% bound is 2.1x its sd; "
+                                        "with --looks a lower bound costs only power, never error control."),
     json_out: bool = typer.Option(False, "--json", help="Print plan.json only."),
 ) -> None:
     """Plan a conclusive experiment: seeds per arm and rounds for the chosen power at the 0.02 threshold.
 
     The predicted effect comes from the like-for-like prediction (neural) or the exact
     mean-field run (agent); the per-seed spread from a pilot run (its sd's 80% upper
-    confidence bound). The power is exact for the verdict's paired t rule (noncentral t).
+    confidence bound; --sd-bound sets the level, 0 the sd itself). The power is exact for the verdict's paired t rule (noncentral t).
 
     Example:
 
@@ -107,7 +111,7 @@ def plan_command(
         if not json_out:
             typer.echo(f"pilot: {pilot_seeds} seeds per arm on {backend} into {pilot}")
         seedbed.run(scn, backend=backend, seeds=pilot_seeds, out=pilot, resume=(pilot / "manifest.json").exists())
-    plan = plan_from_pilot(Path(pilot), goal=power, use=use, min_rounds=min_rounds)
+    plan = plan_from_pilot(Path(pilot), goal=power, upper=sd_bound or None, use=use, min_rounds=min_rounds)
     if looks is not None and plan["plan"]["seeds"] is not None:
         from seedbed.analyses.planning import sequential_from_plan
 
