@@ -460,6 +460,14 @@ def _coupling_command():
 app.command("coupling")(_user_errors(_coupling_command()))
 
 
+def _evals_command():
+    from seedbed.cli.evals import evals_command
+    return evals_command
+
+
+app.command("evals")(_user_errors(_evals_command()))
+
+
 @app.command("list")
 @_user_errors
 def list_() -> None:

@@ -42,6 +42,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
     p = Path(path)
     if (p / "config.json").exists() and any(p.glob("*.safetensors")):
         return p
+    if (p / "lora.json").exists() and (p / "model.safetensors").exists():     # a LoRA round checkpoint
+        return p
     cks = sorted(q for q in (p / "checkpoints").glob("scenario-*/round-*") if (q / "model.safetensors").exists())
     if cks:
         return max(cks, key=lambda q: q.name)

@@ -51,9 +51,10 @@ def _logs(folder: Path) -> set[Path]:
     return {p for p in folder.glob("*") if p.suffix in LOG_SUFFIXES} if folder.is_dir() else set()
 
 
-def run_inspect(out: Path, args: list[str]) -> int:
-    """Run ``inspect eval ARGS`` with everything it writes inside ``out``; print each new
-    log's task and status; return the exit status (see the module docstring)."""
+def run_tasks(out: Path, args: list[str]) -> list[Path]:
+    """Run ``inspect eval ARGS`` with everything it writes inside ``out``; return the logs it
+    wrote, all of them successful. A task that did not succeed, an Inspect exit status other
+    than 0, or no log at all is a :class:`RuntimeError` saying which."""
     from seedbed.results.folders import check_writable
     from seedbed.core.schema import ScenarioError
 
@@ -68,22 +69,31 @@ def run_inspect(out: Path, args: list[str]) -> int:
     rc = subprocess.run([sys.executable, "-m", "inspect_ai", "eval", *args], env=inspect_env(out)).returncode
     written = sorted(_logs(logs) - before)
     if rc != 0:
-        print(f"inspect eval exited with status {rc}", file=sys.stderr)
-        return rc
+        raise RuntimeError(f"inspect eval exited with status {rc}")
     if not written:
-        print(f"inspect eval wrote no log in {logs}", file=sys.stderr)
-        return 1
+        raise RuntimeError(f"inspect eval wrote no log in {logs}")
     from inspect_ai.log import read_eval_log
 
-    failed = 0
+    failed = []
     for path in written:
         head = read_eval_log(str(path), header_only=True)
         why = f": {head.error.message}" if head.status == "error" and head.error else ""
         print(f"{head.eval.task}: {head.status}{why} ({path})")
-        failed += head.status != "success"
+        if head.status != "success":
+            failed.append(path)
     if failed:
-        print(f"{failed} of {len(written)} task(s) did not succeed", file=sys.stderr)
-    return 1 if failed else 0
+        raise RuntimeError(f"{len(failed)} of {len(written)} task(s) did not succeed ({failed[0]})")
+    return written
+
+
+def run_inspect(out: Path, args: list[str]) -> int:
+    """:func:`run_tasks` as an exit status (see the module docstring)."""
+    try:
+        run_tasks(out, args)
+    except RuntimeError as e:
+        print(e, file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

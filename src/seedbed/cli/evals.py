@@ -1,0 +1,86 @@
+"""``seedbed evals RUN``: the three Inspect tasks on a neural run's base and on the final
+checkpoint of every seed of both arms, with the paired scenario − control difference.
+
+A plain function with typer annotations; the CLI registers it. The work is
+:mod:`seedbed.evals.checkpoints`; this module holds the folder, the progress and the table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from seedbed.core.schema import ScenarioError
+
+
+def evals_command(
+    run: Path = typer.Argument(..., help="A finished neural run folder (`seedbed run ... --backend neural`)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for evals.parquet and Inspect's logs "
+                                                                 "(default RUN/evals)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Evaluate the first K seeds of each arm "
+                                                                    "(default all); 3 or more for an interval."),
+    n: int = typer.Option(200, "--n", min=1, help="Items per task (task argument n)."),
+    max_number: int = typer.Option(10, "--max-number", min=2, help="Operands below this (task argument "
+                                                                  "max_number; 10 is the pipeline's task)."),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0: greedy (independent of batching)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted evaluation in OUT."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
+) -> None:
+    """Does the pipeline change what the evals measure? Evaluate the run's base and each seed's
+    final checkpoint on the three tasks (incentive drop, reflexive corrections, two-turn
+    self-correction) and compare scenario with control, paired by seed.
+
+    Each model is one `inspect eval` call, everything it writes inside OUT; rows go to
+    OUT/evals.parquet as each model finishes. About 2 minutes per SmolLM2 checkpoint on CPU at
+    the defaults.
+
+    Example:
+
+        seedbed evals runs/smol-seed --seeds 5
+    """
+    try:
+        import inspect_ai  # noqa: F401
+    except ImportError:
+        raise ScenarioError("Inspect is not installed: pip install -c constraints.txt -e '.[eval]'") from None
+    from seedbed.cli.output import console, err_console
+    from seedbed.evals.checkpoints import FILE, evaluate, run_models, summary
+    from seedbed.results.folders import claim
+
+    run = Path(run)
+    models = run_models(run, seeds)                      # checks the run before anything is written
+    folder = Path(out) if out is not None else run / "evals"
+    spec = {"kind": "evals", "run": str(run.resolve()), "seeds": seeds, "n": n, "max_number": max_number,
+            "temperature": temperature}
+
+    def progress(done: int, of: int, tag: str, seconds: float) -> None:
+        err_console.print(f"  {tag}: done ({done}/{of}, {seconds:.0f} s)", highlight=False)
+
+    err_console.print(f"evals of {run}: the base and {len(models) - 1} final checkpoints, {n} items per task",
+                      highlight=False)
+    with claim(folder, f"evals of {run}", spec, resume):
+        table = evaluate(run, folder, seeds, n=n, max_number=max_number, temperature=temperature,
+                         progress=progress)
+    rows = summary(table)
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    def ci(t, k: int | None = None) -> str:
+        if t is None:
+            return "—"
+        m, lo, hi = t
+        cell = f"{m:.3f}" if lo != lo else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+        return cell + (f" ({k})" if k is not None else "")
+
+    tab = Table(title=f"evals of {run} (95% intervals; seeds in brackets; base: ± 1.96 Inspect stderr)")
+    for c in ("task", "metric", "base", "scenario", "control", "scenario − control"):
+        tab.add_column(c)
+    for r in rows:
+        tab.add_row(r["task"].split("/")[-1], r["metric"], ci(r.get("base")), ci(r["scenario"], r["scenario_seeds"]),
+                    ci(r["control"], r["control_seeds"]), ci(r["difference"], r["paired_seeds"]))
+    console.print(tab)
+    console.print(f"rows: {folder / FILE}", highlight=False)
