@@ -64,6 +64,15 @@ def test_base_and_final_checkpoints_paired_by_seed(tiny_run, monkeypatch):
     assert r.exit_code == 0, r.output
     assert sorted((out / "inspect").rglob("*.eval")) == logs              # nothing evaluated again
     assert read_table(out / FILE).to_pylist() == rows
+    r = _invoke([str(tiny_run), "--n", "4", "--max-number", "6", "--out", str(out), "--resume", "--json"])
+    assert r.exit_code == 0, r.output                                      # a second seed is added
+    assert len(sorted((out / "inspect").rglob("*.eval"))) == 15
+    import json
+
+    s2 = json.loads(r.output[r.output.index("["):])
+    assert all(x["paired_seeds"] == 2 and x["scenario_seeds"] == 2 for x in s2)
+    lo_hi = [x["difference"][1:] for x in s2]
+    assert all(-2 <= lo <= hi <= 2 for lo, hi in lo_hi)
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path):

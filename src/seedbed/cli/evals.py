@@ -26,7 +26,9 @@ def evals_command(
     max_number: int = typer.Option(10, "--max-number", min=2, help="Operands below this (task argument "
                                                                   "max_number; 10 is the pipeline's task)."),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0: greedy (independent of batching)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted evaluation in OUT."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted evaluation in OUT (or add "
+                                                        "seeds to it: models already there are not evaluated "
+                                                        "again)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
 ) -> None:
     """Does the pipeline change what the evals measure? Evaluate the run's base and each seed's
@@ -52,8 +54,8 @@ def evals_command(
     run = Path(run)
     models = run_models(run, seeds)                      # checks the run before anything is written
     folder = Path(out) if out is not None else run / "evals"
-    spec = {"kind": "evals", "run": str(run.resolve()), "seeds": seeds, "n": n, "max_number": max_number,
-            "temperature": temperature}
+    # the seed count is not part of what is held: --resume with more seeds adds their checkpoints
+    spec = {"kind": "evals", "run": str(run.resolve()), "n": n, "max_number": max_number, "temperature": temperature}
 
     def progress(done: int, of: int, tag: str, seconds: float) -> None:
         err_console.print(f"  {tag}: done ({done}/{of}, {seconds:.0f} s)", highlight=False)

@@ -98,6 +98,7 @@ def evaluate(run: Path, out: Path, seeds: int | None = None, tasks: Sequence[str
              progress: Callable[[int, int, str, float], None] | None = None) -> pa.Table:
     """Evaluate the base and each final checkpoint; rows kept in ``out/evals.parquet`` after
     every model, models already there skipped (the caller holds ``out``, see ``claim``).
+    Returns the rows of the models asked for.
     ``progress(done, total, tag, seconds)`` after each model."""
     import time
 
@@ -123,7 +124,8 @@ def evaluate(run: Path, out: Path, seeds: int | None = None, tasks: Sequence[str
         write_table(out / FILE, pa.Table.from_pylist(rows, schema=SCHEMA))
         if progress is not None:
             progress(i + 1, len(models), tag, time.perf_counter() - t0)
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    asked = {m[0] for m in models}                      # the folder may hold more seeds than asked for now
+    return pa.Table.from_pylist([r for r in rows if r["model"] in asked], schema=SCHEMA)
 
 
 def summary(table: pa.Table) -> list[dict[str, Any]]:
