@@ -22,8 +22,16 @@ def tiny_run(tmp_path_factory):
     from seedbed.core.config import load_scenario
 
     out = tmp_path_factory.mktemp("evals") / "run"
-    seedbed.run(load_scenario("seed", [*TINY, "neural.rounds=1"]), backend="neural", seeds=2, out=out)
+    with pytest.MonkeyPatch.context() as mp:                # the run's base, cached for every test here
+        mp.setenv("SEEDBED_CACHE", str(out.parent / "cache"))
+        seedbed.run(load_scenario("seed", [*TINY, "neural.rounds=1"]), backend="neural", seeds=2, out=out)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _run_cache(request, monkeypatch):
+    if "tiny_run" in request.fixturenames:
+        monkeypatch.setenv("SEEDBED_CACHE", str(request.getfixturevalue("tiny_run").parent / "cache"))
 
 
 def _invoke(args):
@@ -40,7 +48,7 @@ def test_base_and_final_checkpoints_paired_by_seed(tiny_run, monkeypatch):
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tiny_run.parent / "evals-out"
-    r = _invoke([str(tiny_run), "--seeds", "1", "--n", "4", "--max-number", "6", "--out", str(out)])
+    r = _invoke([str(tiny_run), "--seeds", "1", "--n", "4", "--out", str(out)])    # max_number: the run's 6
     assert r.exit_code == 0, r.output
     models = run_models(tiny_run, 1)
     assert [m[0] for m in models][0] == "base" and {m[1] for m in models} == {"base", "scenario", "control"}
@@ -60,16 +68,20 @@ def test_base_and_final_checkpoints_paired_by_seed(tiny_run, monkeypatch):
         assert rec["base"][0] == pytest.approx(sel["base"])
     logs = sorted((out / "inspect").rglob("*.eval"))
     assert len(logs) == 9                                                  # 3 models × 3 tasks
-    r = _invoke([str(tiny_run), "--seeds", "1", "--n", "4", "--max-number", "6", "--out", str(out), "--resume"])
+    import json
+
+    assert json.loads((out / "manifest.json").read_text())["max_number"] == 6
+    r = _invoke([str(tiny_run), "--seeds", "1", "--n", "4", "--out", str(out)])
+    assert r.exit_code == 2 and "finished copy" in r.output and "--resume" in r.output
+    r = _invoke([str(tiny_run), "--seeds", "1", "--n", "4", "--out", str(out), "--resume"])   # the run's max_number
     assert r.exit_code == 0, r.output
     assert sorted((out / "inspect").rglob("*.eval")) == logs              # nothing evaluated again
     assert read_table(out / FILE).to_pylist() == rows
     r = _invoke([str(tiny_run), "--n", "4", "--max-number", "6", "--out", str(out), "--resume", "--json"])
     assert r.exit_code == 0, r.output                                      # a second seed is added
     assert len(sorted((out / "inspect").rglob("*.eval"))) == 15
-    import json
 
-    s2 = json.loads(r.output[r.output.index("["):])
+    s2 = json.loads(r.stdout)                                              # pure JSON; progress on stderr
     assert all(x["paired_seeds"] == 2 and x["scenario_seeds"] == 2 for x in s2)
     lo_hi = [x["difference"][1:] for x in s2]
     assert all(-2 <= lo <= hi <= 2 for lo, hi in lo_hi)

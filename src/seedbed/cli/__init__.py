@@ -83,6 +83,8 @@ def _resume_hint(command: str, kwargs: dict[str, Any]) -> str:
         return f"the finished points{where} are kept; run the same command again to continue (a sweep resumes)"
     if command == "run":
         return f"finished rounds{where} are kept; run the same command with --resume to continue"
+    if command == "evals_command":
+        return f"the models evaluated{where or ' in RUN/evals'} are kept; run the same command with --resume to continue"
     return "run the same command again"
 
 

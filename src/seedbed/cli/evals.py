@@ -21,10 +21,11 @@ def evals_command(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for evals.parquet and Inspect's logs "
                                                                  "(default RUN/evals)."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Evaluate the first K seeds of each arm "
-                                                                    "(default all); 3 or more for an interval."),
+                                                                    "(default all); 2 or more for an interval."),
     n: int = typer.Option(200, "--n", min=1, help="Items per task (task argument n)."),
-    max_number: int = typer.Option(10, "--max-number", min=2, help="Operands below this (task argument "
-                                                                  "max_number; 10 is the pipeline's task)."),
+    max_number: Optional[int] = typer.Option(None, "--max-number", min=2, help="Operands below this (task "
+                                                                            "argument max_number; default: the "
+                                                                            "run's neural.max_number)."),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0: greedy (independent of batching)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted evaluation in OUT (or add "
                                                         "seeds to it: models already there are not evaluated "
@@ -48,11 +49,13 @@ def evals_command(
     except ImportError:
         raise ScenarioError("Inspect is not installed: pip install -c constraints.txt -e '.[eval]'") from None
     from seedbed.cli.output import console, err_console
-    from seedbed.evals.checkpoints import FILE, evaluate, run_models, summary
+    from seedbed.evals.checkpoints import FILE, evaluate, run_max_number, run_models, summary
+    from seedbed.evals.runner import TasksFailed
     from seedbed.results.folders import claim
 
     run = Path(run)
     models = run_models(run, seeds)                      # checks the run before anything is written
+    max_number = max_number or run_max_number(run)
     folder = Path(out) if out is not None else run / "evals"
     # the seed count is not part of what is held: --resume with more seeds adds their checkpoints
     spec = {"kind": "evals", "run": str(run.resolve()), "n": n, "max_number": max_number, "temperature": temperature}
@@ -63,11 +66,24 @@ def evals_command(
     err_console.print(f"evals of {run}: the base and {len(models) - 1} final checkpoints, {n} items per task",
                       highlight=False)
     with claim(folder, f"evals of {run}", spec, resume):
-        table = evaluate(run, folder, seeds, n=n, max_number=max_number, temperature=temperature,
-                         progress=progress)
+        try:
+            table = evaluate(run, folder, seeds, n=n, max_number=max_number, temperature=temperature,
+                             progress=progress)
+        except TasksFailed as e:
+            err_console.print(f"[bold red]error:[/] {e}; the models evaluated before it are kept in {folder}, "
+                              "--resume continues", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        from seedbed.results.writing import file_hashes, write_json
+
+        # written last: a folder with a manifest holds a finished evaluation (claim reads it)
+        write_json(folder / "manifest.json", {"seedbed_evals": 1, "run": str(run), "models": [m[0] for m in models],
+                                              "n": n, "max_number": max_number, "temperature": temperature,
+                                              "files": file_hashes(folder, [FILE])})
     rows = summary(table)
-    if json_out:
-        typer.echo(json.dumps(rows, indent=2))
+    if json_out:                                         # no interval (one seed) is null, not NaN
+        clean = [{k: [None if x != x else x for x in v] if isinstance(v, tuple) else v for k, v in r.items()}
+                 for r in rows]
+        typer.echo(json.dumps(clean, indent=2))
         return
     from rich.table import Table
 

@@ -20,6 +20,7 @@ Rows (tidy, one per model × metric)::
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -45,6 +46,9 @@ def run_models(run: Path, seeds: int | None = None) -> list[tuple[str, str, int,
     man = verify(run)
     if man.get("backend") != "neural":
         raise ScenarioError(f"{run}: a {man.get('backend')} run has no model checkpoints; give a neural run")
+    if int((man["scenario"].get("population") or {}).get("members", 1)) > 1:
+        raise ScenarioError(f"{run}: a population run (one checkpoint per member); evaluate a member's folder "
+                            "with python -m seedbed.evals --model seedbed/RUN/checkpoints/ARM-SEED/member-MMM/round-RRRR")
     order = [int(s) for s in man["seeds"]][:seeds]
     if seeds is not None and seeds > len(man["seeds"]):
         raise ScenarioError(f"--seeds {seeds}: {run} has {len(man['seeds'])} seeds per arm")
@@ -68,13 +72,13 @@ def _base_folder(checkpoint: Path, man: dict[str, Any]) -> Path:
     if lora.exists():
         base = Path(json.loads(lora.read_text())["base"])
     else:
-        from seedbed.backends.neural.pretrain import base_model
+        from seedbed.backends.neural.pretrain import base_path
         from seedbed.core.config import Scenario
 
-        base = base_model(Scenario.model_validate(man["scenario"]), man.get("root_seed"))
+        base = base_path(Scenario.model_validate(man["scenario"]), man.get("root_seed"))
     if not (base / "config.json").exists():
-        raise ScenarioError(f"{base}: the run's base model folder is not here (it must be the folder the run "
-                            "trained from; the tiny model's is in the cache)")
+        raise ScenarioError(f"{base}: the run's base model is not here (the folder it trained from; a tiny "
+                            "base lives in SEEDBED_CACHE, so set it as the run had it)")
     return base
 
 
@@ -91,6 +95,11 @@ def log_rows(logs: Sequence[Path], tag: str, arm: str, seed: int) -> list[dict[s
                          "value": float(m["mean"].value), "stderr": float(m["stderr"].value),
                          "samples": int(head.results.completed_samples)})
     return rows
+
+
+def run_max_number(run: Path) -> int:
+    """The operand bound the run's task used (``neural.max_number``): the evals' default."""
+    return int(json.loads((run / "manifest.json").read_text())["scenario"]["neural"]["max_number"])
 
 
 def evaluate(run: Path, out: Path, seeds: int | None = None, tasks: Sequence[str] = TASKS, n: int = 200,
@@ -116,7 +125,7 @@ def evaluate(run: Path, out: Path, seeds: int | None = None, tasks: Sequence[str
         args = [*tasks, "--model", f"seedbed/{folder}", "-T", f"n={n}", "-T", f"max_number={max_number}",
                 "--temperature", str(temperature), "-M", f"batch_size={batch_size}", "-M", "device=cpu",
                 "--display", "none"]
-        logs = run_tasks(out / "inspect" / tag, args)
+        logs = run_tasks(out / "inspect" / tag, args, stream=sys.stderr)
         got = log_rows(logs, tag, arm, seed)
         if {r["task"] for r in got} != set(tasks):
             raise RuntimeError(f"{tag}: Inspect wrote logs for {sorted({r['task'] for r in got})}, not {list(tasks)}")
@@ -159,4 +168,4 @@ def summary(table: pa.Table) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["ARMS", "FILE", "TASKS", "evaluate", "log_rows", "run_models", "summary"]
+__all__ = ["ARMS", "FILE", "TASKS", "evaluate", "log_rows", "run_max_number", "run_models", "summary"]

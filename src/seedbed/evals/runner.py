@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 USAGE = ("usage: python -m seedbed.evals OUT TASK [TASK ...] --model MODEL [inspect eval options]\n"
          "  e.g. python -m seedbed.evals runs/evals/seed seedbed/reflexive_correction "
@@ -51,10 +52,20 @@ def _logs(folder: Path) -> set[Path]:
     return {p for p in folder.glob("*") if p.suffix in LOG_SUFFIXES} if folder.is_dir() else set()
 
 
-def run_tasks(out: Path, args: list[str]) -> list[Path]:
+class TasksFailed(RuntimeError):
+    """``inspect eval`` did not succeed: ``status`` is the exit status to pass on (Inspect's own
+    when it failed, 1 when a task's log is not ``success`` or no log was written)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def run_tasks(out: Path, args: list[str], stream: Any = None) -> list[Path]:
     """Run ``inspect eval ARGS`` with everything it writes inside ``out``; return the logs it
-    wrote, all of them successful. A task that did not succeed, an Inspect exit status other
-    than 0, or no log at all is a :class:`RuntimeError` saying which."""
+    wrote, all of them successful, printing one line per log to ``stream`` (default stdout).
+    A task that did not succeed, an Inspect exit status other than 0, or no log at all is
+    :class:`TasksFailed` saying which."""
     from seedbed.results.folders import check_writable
     from seedbed.core.schema import ScenarioError
 
@@ -69,20 +80,20 @@ def run_tasks(out: Path, args: list[str]) -> list[Path]:
     rc = subprocess.run([sys.executable, "-m", "inspect_ai", "eval", *args], env=inspect_env(out)).returncode
     written = sorted(_logs(logs) - before)
     if rc != 0:
-        raise RuntimeError(f"inspect eval exited with status {rc}")
+        raise TasksFailed(f"inspect eval exited with status {rc}", rc)
     if not written:
-        raise RuntimeError(f"inspect eval wrote no log in {logs}")
+        raise TasksFailed(f"inspect eval wrote no log in {logs}")
     from inspect_ai.log import read_eval_log
 
     failed = []
     for path in written:
         head = read_eval_log(str(path), header_only=True)
         why = f": {head.error.message}" if head.status == "error" and head.error else ""
-        print(f"{head.eval.task}: {head.status}{why} ({path})")
+        print(f"{head.eval.task}: {head.status}{why} ({path})", file=stream or sys.stdout)
         if head.status != "success":
             failed.append(path)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(written)} task(s) did not succeed ({failed[0]})")
+        raise TasksFailed(f"{len(failed)} of {len(written)} task(s) did not succeed ({failed[0]})")
     return written
 
 
@@ -90,9 +101,9 @@ def run_inspect(out: Path, args: list[str]) -> int:
     """:func:`run_tasks` as an exit status (see the module docstring)."""
     try:
         run_tasks(out, args)
-    except RuntimeError as e:
+    except TasksFailed as e:
         print(e, file=sys.stderr)
-        return 1
+        return e.status
     return 0
 
 

@@ -24,6 +24,19 @@ def test_the_default_base_is_shipped_and_used_without_pre_training(tmp_path, mon
     assert base_key(other, 0) != base_key(scn, 0)
 
 
+def test_a_scenario_read_back_from_its_manifest_keys_the_same_base():
+    """A manifest spells every share out (scenario_to_dict); the base it names must be the one
+    the run used, so the key ignores a strategy's share field and keys on the resolved shares."""
+    from seedbed.core.config import Scenario, scenario_to_dict
+
+    for name, over in (("seed", {}), ("seed", {"strategies.A.share": 0.4, "strategies.B.share": 0.3})):
+        scn = load_scenario(name, over)
+        back = Scenario.model_validate(json.loads(json.dumps(scenario_to_dict(scn))))
+        assert base_key(back, 7) == base_key(scn, 7)
+    assert base_key(load_scenario("seed", {"strategies.A.share": 0.4, "strategies.B.share": 0.3}), 7) != \
+        base_key(load_scenario("seed"), 7)                          # other shares, another corpus
+
+
 @pytest.mark.slow
 def test_the_shipped_base_is_what_the_code_builds(tmp_path, monkeypatch):
     pytest.importorskip("torch")

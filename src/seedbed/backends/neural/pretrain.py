@@ -94,28 +94,39 @@ def base_key(scn: Scenario, root_seed: int) -> str:
 
 def _corpus_fields(s: Any) -> dict[str, Any]:
     """A strategy as the key sees it: a deployment or review error rate equal to ``err`` is the
-    default spelled out, the same corpus, so it keys as the default (None)."""
+    default spelled out, the same corpus, so it keys as the default (None). Its share is left
+    out: the key holds the resolved shares, and a manifest spells every share out, so a
+    scenario read back from a manifest keys as the one that made the run."""
     d = s.model_dump()
+    d["share"] = None
     for f in ("err_deploy", "err_review"):
         if d[f] is not None and d[f] == d["err"]:
             d[f] = None
     return d
 
 
-def base_model(scn: Scenario, root_seed: int | None = None, log: Log | None = None) -> Path:
-    """The folder of the pre-trained base: ``neural.model``, or the tiny model pre-trained from
-    ``root_seed`` (default: ``scn.seed``) and cached under SEEDBED_CACHE (shared by arms,
-    repetitions and sweep points)."""
+def base_path(scn: Scenario, root_seed: int | None = None) -> Path:
+    """Where the base is or will be, building nothing: ``neural.model``, else the cached tiny
+    base for ``root_seed`` (default ``scn.seed``), else the shipped one of the same key."""
     if scn.neural.model:
-        p = Path(scn.neural.model)
-        if not (p / "config.json").exists():
-            raise ScenarioError(f"neural.model = {str(p)!r}: not a local model folder (no config.json)")
-        return p
+        return Path(scn.neural.model)
     root = scn.seed if root_seed is None else root_seed
     name = f"base-{base_key(scn, root)}"
     path = cache_dir() / name
     if not (path / "config.json").exists() and (SHIPPED / name / "config.json").exists():
         return SHIPPED / name                      # the default base, shipped with seedbed (read only)
+    return path
+
+
+def base_model(scn: Scenario, root_seed: int | None = None, log: Log | None = None) -> Path:
+    """The folder of the pre-trained base: ``neural.model``, or the tiny model pre-trained from
+    ``root_seed`` (default: ``scn.seed``) and cached under SEEDBED_CACHE (shared by arms,
+    repetitions and sweep points)."""
+    path = base_path(scn, root_seed)
+    if scn.neural.model:
+        if not (path / "config.json").exists():
+            raise ScenarioError(f"neural.model = {str(path)!r}: not a local model folder (no config.json)")
+        return path
     if not (path / "config.json").exists():
         log = log or _progress
         n = scn.neural
@@ -123,7 +134,7 @@ def base_model(scn: Scenario, root_seed: int | None = None, log: Log | None = No
                 "greedy": f"greedy accuracy ≥ {n.competence}", "steps": "the step count"}[n.stop]
         log(f"pre-training the base model once (cached in {path}): stops at {rule}, checked every "
             f"{n.check_every} steps, at most {n.pretrain_steps} steps")
-        pretrain(scn, root, path, log)
+        pretrain(scn, scn.seed if root_seed is None else root_seed, path, log)
     return path
 
 
