@@ -84,6 +84,7 @@ def test_sd_bound_sets_the_spread_a_plan_rests_on(tmp_path):
     assert point == pytest.approx(s.tolist())
     assert upper == pytest.approx((s * np.sqrt(3 / stats.chi2.ppf(0.2, 3))).tolist())
     assert "upper confidence bound" not in " ".join(plans["0"]["plan"]["notes"])
+    assert plans["0"]["sd_bound"] is None and plans["0.8"]["sd_bound"] == 0.8
     assert plans["0.8"]["plan"]["seeds"] >= plans["0"]["plan"]["seeds"]
     r = CliRunner().invoke(app, ["plan", "seed", "--backend", "agent", "--pilot", str(tmp_path / "pilot"),
                                  "--sd-bound", "1.5", "--out", str(tmp_path / "bad"), *sets])

@@ -115,7 +115,7 @@ def plan_from_pilot(pilot: Path, goal: float = 0.8, upper: float | None = 0.8, m
     return {"pilot": str(pilot), "backend": backend, "metric": metric, "plan": json.loads(plan.to_json()),
             "per_round": [{"round": int(r), "predicted_effect": float(p), "pilot_effect": float(o),
                            "pilot_sd": float(s)} for r, p, o, s in zip(rounds, traj, observed, sds)],
-            "pilot_seeds": int(d.shape[0])}
+            "pilot_seeds": int(d.shape[0]), "sd_bound": upper}
 
 
 def achieved(run_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
