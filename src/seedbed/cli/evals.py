@@ -94,11 +94,20 @@ def evals_command(
         cell = f"{m:.3f}" if lo != lo else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
         return cell + (f" ({k})" if k is not None else "")
 
-    tab = Table(title=f"evals of {run} (95% intervals; seeds in brackets; base: ± 1.96 Inspect stderr)")
-    for c in ("task", "metric", "base", "scenario", "control", "scenario − control"):
-        tab.add_column(c)
+    from rich import box
+
+    # fits 80 columns: the metric names whole (they are unique across the tasks), intervals wrap
+    tab = Table(title=f"evals of {run} (95% intervals, seeds in brackets; base: ± 1.96 Inspect stderr)",
+                box=box.SIMPLE_HEAD, pad_edge=False)
+    tab.add_column("metric", no_wrap=True)
+    for c in ("base", "scenario", "control", "scenario − control"):
+        tab.add_column(c, max_width=14)
+    task = None
     for r in rows:
-        tab.add_row(r["task"].split("/")[-1], r["metric"], ci(r.get("base")), ci(r["scenario"], r["scenario_seeds"]),
+        if r["task"] != task:
+            task = r["task"]
+            tab.add_row(f"[bold]{task.split('/')[-1]}[/]")
+        tab.add_row(r["metric"], ci(r.get("base")), ci(r["scenario"], r["scenario_seeds"]),
                     ci(r["control"], r["control_seeds"]), ci(r["difference"], r["paired_seeds"]))
     console.print(tab)
     console.print(f"rows: {folder / FILE}", highlight=False)
