@@ -67,7 +67,7 @@ def evals_command(
                       highlight=False)
     with claim(folder, f"evals of {run}", spec, resume):
         try:
-            table = evaluate(run, folder, seeds, n=n, max_number=max_number, temperature=temperature,
+            table = evaluate(models, folder, n=n, max_number=max_number, temperature=temperature,
                              progress=progress)
         except TasksFailed as e:
             err_console.print(f"[bold red]error:[/] {e}; the models evaluated before it are kept in {folder}, "
@@ -85,19 +85,19 @@ def evals_command(
                  for r in rows]
         typer.echo(json.dumps(clean, indent=2))
         return
+    from rich import box
     from rich.table import Table
 
-    def ci(t, k: int | None = None) -> str:
-        if t is None:
-            return "—"
-        m, lo, hi = t
-        cell = f"{m:.3f}" if lo != lo else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-        return cell + (f" ({k})" if k is not None else "")
+    from seedbed.results.metrics import fmt_ci
 
-    from rich import box
+    def ci(t, k: int) -> str:
+        return "—" if t is None else fmt_ci(t, k)
+
+    def base_ci(t) -> str:                              # one model: Inspect's interval over items
+        return "—" if t is None else f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
 
     # fits 80 columns: the metric names whole (they are unique across the tasks), intervals wrap
-    tab = Table(title=f"evals of {run} (95% intervals, seeds in brackets; base: ± 1.96 Inspect stderr)",
+    tab = Table(title=f"evals of {run} (95% intervals; base: ± 1.96 Inspect stderr over items)",
                 box=box.SIMPLE_HEAD, pad_edge=False)
     tab.add_column("metric", no_wrap=True)
     for c in ("base", "scenario", "control", "scenario − control"):
@@ -107,7 +107,7 @@ def evals_command(
         if r["task"] != task:
             task = r["task"]
             tab.add_row(f"[bold]{task.split('/')[-1]}[/]")
-        tab.add_row(r["metric"], ci(r.get("base")), ci(r["scenario"], r["scenario_seeds"]),
+        tab.add_row(r["metric"], base_ci(r.get("base")), ci(r["scenario"], r["scenario_seeds"]),
                     ci(r["control"], r["control_seeds"]), ci(r["difference"], r["paired_seeds"]))
     console.print(tab)
     console.print(f"rows: {folder / FILE}", highlight=False)

@@ -102,19 +102,18 @@ def run_max_number(run: Path) -> int:
     return int(json.loads((run / "manifest.json").read_text())["scenario"]["neural"]["max_number"])
 
 
-def evaluate(run: Path, out: Path, seeds: int | None = None, tasks: Sequence[str] = TASKS, n: int = 200,
+def evaluate(models: Sequence[tuple[str, str, int, Path]], out: Path, tasks: Sequence[str] = TASKS, n: int = 200,
              max_number: int = 10, temperature: float = 0.0, batch_size: int = 32,
              progress: Callable[[int, int, str, float], None] | None = None) -> pa.Table:
-    """Evaluate the base and each final checkpoint; rows kept in ``out/evals.parquet`` after
-    every model, models already there skipped (the caller holds ``out``, see ``claim``).
-    Returns the rows of the models asked for.
+    """Evaluate ``models`` (:func:`run_models`: the base and each final checkpoint); rows kept in
+    ``out/evals.parquet`` after every model, models already there skipped (the caller holds
+    ``out``, see ``claim``). Returns the rows of these models.
     ``progress(done, total, tag, seconds)`` after each model."""
     import time
 
-    from seedbed.evals.runner import run_tasks
+    from seedbed.evals.runner import TasksFailed, run_tasks
     from seedbed.results.writing import read_table, write_table
 
-    models = run_models(run, seeds)
     have = read_table(out / FILE).to_pylist() if (out / FILE).exists() else []
     done = {r["model"] for r in have}
     rows = list(have)
@@ -128,7 +127,7 @@ def evaluate(run: Path, out: Path, seeds: int | None = None, tasks: Sequence[str
         logs = run_tasks(out / "inspect" / tag, args, stream=sys.stderr)
         got = log_rows(logs, tag, arm, seed)
         if {r["task"] for r in got} != set(tasks):
-            raise RuntimeError(f"{tag}: Inspect wrote logs for {sorted({r['task'] for r in got})}, not {list(tasks)}")
+            raise TasksFailed(f"{tag}: Inspect wrote logs for {sorted({r['task'] for r in got})}, not {list(tasks)}")
         rows += got
         write_table(out / FILE, pa.Table.from_pylist(rows, schema=SCHEMA))
         if progress is not None:

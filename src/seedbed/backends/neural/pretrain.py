@@ -122,7 +122,8 @@ def base_model(scn: Scenario, root_seed: int | None = None, log: Log | None = No
     """The folder of the pre-trained base: ``neural.model``, or the tiny model pre-trained from
     ``root_seed`` (default: ``scn.seed``) and cached under SEEDBED_CACHE (shared by arms,
     repetitions and sweep points)."""
-    path = base_path(scn, root_seed)
+    root = scn.seed if root_seed is None else root_seed
+    path = base_path(scn, root)
     if scn.neural.model:
         if not (path / "config.json").exists():
             raise ScenarioError(f"neural.model = {str(path)!r}: not a local model folder (no config.json)")
@@ -134,7 +135,7 @@ def base_model(scn: Scenario, root_seed: int | None = None, log: Log | None = No
                 "greedy": f"greedy accuracy ≥ {n.competence}", "steps": "the step count"}[n.stop]
         log(f"pre-training the base model once (cached in {path}): stops at {rule}, checked every "
             f"{n.check_every} steps, at most {n.pretrain_steps} steps")
-        pretrain(scn, scn.seed if root_seed is None else root_seed, path, log)
+        pretrain(scn, root, path, log)
     return path
 
 
