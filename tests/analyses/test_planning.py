@@ -56,6 +56,33 @@ def test_a_plan_from_a_pilot_run_folder(tmp_path):
     assert a["n"] == 4 and 0 <= a["power_at_planned_effect"] <= 1
 
 
+def test_a_plan_checks_its_prediction_against_its_own_pilot(tmp_path):
+    """A plan on a prediction also states the pilot's observed effect at the planned round
+    (mean, 95% t interval over its seeds) and the fixed design's outcome probabilities were
+    that the truth: the noncentral-t probabilities at the observed mean, same seeds and
+    spread. A plan on the pilot's own effect has nothing to check."""
+    from scipy import stats
+
+    import seedbed
+    from seedbed.analyses.planning import paired_differences, plan_from_pilot
+    from seedbed.analyses.power import outcome_probs
+    from seedbed.results.writing import read_table
+
+    seedbed.run(load_scenario("seed", FEW), backend="agent", seeds=4, out=tmp_path / "pilot")
+    p = plan_from_pilot(tmp_path / "pilot")
+    c, plan = p["pilot_check"], p["plan"]
+    _, d = paired_differences(read_table(tmp_path / "pilot" / "metrics.parquet"), "share/B")
+    x = d[:, plan["rounds"]]                                # column 0 is round 0, the shared base
+    half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+    assert c["pilot_seeds"] == 4 and c["pilot_effect"] == pytest.approx(x.mean())
+    assert c["pilot_interval"] == pytest.approx([max(-1, x.mean() - half), min(1, x.mean() + half)])
+    probs = outcome_probs(x.mean(), plan["spread"], plan["seeds"])
+    assert list(c["probs_at_pilot_effect"].values()) == pytest.approx(list(probs))
+    assert c["prediction_inside"] == (c["pilot_interval"][0] <= plan["predicted_effect"] <= c["pilot_interval"][1])
+    assert c["note"] in plan["notes"] and ("holds" if c["prediction_inside"] else "EXCLUDES") in c["note"]
+    assert "pilot_check" not in plan_from_pilot(tmp_path / "pilot", use="pilot")
+
+
 def test_sd_bound_sets_the_spread_a_plan_rests_on(tmp_path):
     """--sd-bound 0 plans on the pilot's sd itself, the default on its 80% one-sided upper
     bound s·√((n−1)/χ²_{0.2, n−1}); the larger spread never asks for fewer seeds."""
@@ -122,6 +149,12 @@ def test_a_sequential_design_decides_at_its_looks_through_the_cli(tmp_path):
     seq = json.loads((tmp_path / "plan" / "plan.json").read_text())["sequential"]
     assert len(seq["looks"]) == 2 and seq["looks"][0] >= 3 and seq["t_bounds"][0] > seq["t_bounds"][1]
     assert seq["simulated"]["selects"] + seq["simulated"]["does not select"] >= 0.8 - 0.03
+    design = SequentialDesign(tuple(seq["looks"]), seq["alpha"], seq["margin"], tuple(seq["z_bounds"]),
+                              tuple(seq["t_bounds"]), seq["t_method"])
+    check = json.loads((tmp_path / "plan" / "plan.json").read_text())["pilot_check"]
+    spread = json.loads((tmp_path / "plan" / "plan.json").read_text())["plan"]["spread"]
+    assert seq["simulated_at_pilot_effect"] == design.simulate(check["pilot_effect"], spread, 4000, 0)
+    assert "at the pilot's own effect" in r.output
     n1 = seq["looks"][0]
     seedbed.run(load_scenario("seed", {**FEW, "rounds": seq["rounds"] or FEW["rounds"]}), backend="agent",
                 seeds=n1, out=tmp_path / "look1")
@@ -129,8 +162,6 @@ def test_a_sequential_design_decides_at_its_looks_through_the_cli(tmp_path):
                   str(tmp_path / "look1"), "--json"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.output)["sequential"]
-    design = SequentialDesign(tuple(seq["looks"]), seq["alpha"], seq["margin"], tuple(seq["z_bounds"]),
-                              tuple(seq["t_bounds"]), seq["t_method"])
     assert s["look"] == 1 and s["outcome"] in ("selects", "does not select", "continue")
     assert s["t_bound"] == pytest.approx(design.t_bounds[0])
     assert (s["next_seeds"] == seq["looks"][1]) == (s["outcome"] == "continue")

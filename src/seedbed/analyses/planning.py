@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from seedbed.analyses.power import Plan, achieved_power, pilot_sd, plan_rounds
-from seedbed.results.metrics import series
+from seedbed.analyses.power import Plan, achieved_power, outcome_probs, pilot_sd, plan_rounds
+from seedbed.results.metrics import SIGNED_UNIT, fmt_ci, mean_ci, series
 from seedbed.results.verdict import SEEDING
 
 
@@ -101,7 +101,8 @@ def plan_from_pilot(pilot: Path, goal: float = 0.8, upper: float | None = 0.8, m
     sds = np.array([pilot_sd(d[:, j], upper) if np.ptp(d[:, j]) > 0 else 0.0 for j in range(d.shape[1])])
     observed = d.mean(0)
     traj, source = (None, "") if use == "pilot" else predicted_trajectory(pilot, metric, backend, scn)
-    if traj is None or len(traj) < len(rounds):
+    predicted = traj is not None and len(traj) >= len(rounds)
+    if not predicted:
         source = "the pilot's own mean difference (no prediction" + (f": {source})" if source else ")")
         traj = observed
     traj = traj[:len(rounds)]
@@ -112,10 +113,31 @@ def plan_from_pilot(pilot: Path, goal: float = 0.8, upper: float | None = 0.8, m
     plan.notes.append(f"predicted effect from {source}")
     plan.notes.append(f"spread: sd over {d.shape[0]} pilot seeds of the paired difference"
                       + (f", its {upper:.0%} upper confidence bound" if upper else ""))
-    return {"pilot": str(pilot), "backend": backend, "metric": metric, "plan": json.loads(plan.to_json()),
-            "per_round": [{"round": int(r), "predicted_effect": float(p), "pilot_effect": float(o),
-                           "pilot_sd": float(s)} for r, p, o, s in zip(rounds, traj, observed, sds)],
-            "pilot_seeds": int(d.shape[0]), "sd_bound": upper}
+    out = {"pilot": str(pilot), "backend": backend, "metric": metric, "plan": json.loads(plan.to_json()),
+           "per_round": [{"round": int(r), "predicted_effect": float(p), "pilot_effect": float(o),
+                          "pilot_sd": float(s)} for r, p, o, s in zip(rounds, traj, observed, sds)],
+           "pilot_seeds": int(d.shape[0]), "sd_bound": upper}
+    if predicted and plan.seeds is not None and plan.rounds is not None:
+        out["pilot_check"] = pilot_check(d[:, first + plan.rounds - 1], plan)
+        out["plan"]["notes"].append(out["pilot_check"]["note"])
+    return out
+
+
+def pilot_check(diffs: np.ndarray, plan: Plan) -> dict[str, Any]:
+    """The plan against its own pilot: the pilot's observed difference at the planned round
+    (mean and 95% t interval over its seeds), and the fixed design's outcome probabilities if
+    the true effect were that observed mean instead of the prediction (same seeds, same
+    spread). A plan on a prediction fails when the prediction misses; this says by how much
+    the pilot already disagrees, before any seed is spent."""
+    m, lo, hi = mean_ci(diffs, bounds=SIGNED_UNIT)
+    ps, pn, pi = outcome_probs(m, plan.spread, plan.seeds, plan.margin, plan.alpha)
+    inside = lo <= plan.predicted_effect <= hi
+    note = (f"pilot's own effect {fmt_ci((m, lo, hi), len(diffs), digits=4)} "
+            + ("holds" if inside else "EXCLUDES") + f" the predicted {plan.predicted_effect:+.4f}; "
+            f"at the pilot's effect this design is conclusive with probability {ps + pn:.3f}")
+    return {"pilot_effect": m, "pilot_interval": [lo, hi], "pilot_seeds": int(len(diffs)),
+            "prediction_inside": bool(inside),
+            "probs_at_pilot_effect": {"selects": ps, "does not select": pn, "inconclusive": pi}, "note": note}
 
 
 def achieved(run_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -149,9 +171,12 @@ def sequential_from_plan(plan: dict[str, Any], k: int, reps: int = 4000, seed: i
     if found is None:
         return {"looks": None, "k": k, "note": "no design within the seed limit reaches the goal"}
     design, sim = found
-    return {"k": k, "looks": list(design.looks), "t_bounds": list(design.t_bounds), "z_bounds": list(design.z_bounds),
-            "t_method": design.t_method, "alpha": design.alpha, "margin": design.margin, "rounds": p["rounds"],
-            "simulated": sim, "spending": "O'Brien-Fleming (Lan-DeMets), two-sided"}
+    out = {"k": k, "looks": list(design.looks), "t_bounds": list(design.t_bounds), "z_bounds": list(design.z_bounds),
+           "t_method": design.t_method, "alpha": design.alpha, "margin": design.margin, "rounds": p["rounds"],
+           "simulated": sim, "spending": "O'Brien-Fleming (Lan-DeMets), two-sided"}
+    if "pilot_check" in plan:                  # the same design if the pilot's own effect were the truth
+        out["simulated_at_pilot_effect"] = design.simulate(plan["pilot_check"]["pilot_effect"], p["spread"], reps, seed)
+    return out
 
 
 def decide_look(run_dir: Path, sequential: dict[str, Any]) -> dict[str, Any]:

@@ -140,6 +140,10 @@ def plan_command(
                    f"t boundaries {', '.join(f'{b:.3f}' for b in seq['t_bounds'])}; conclusive "
                    f"{sim['selects'] + sim['does not select']:.3f}, expected seeds {sim['expected_seeds']:.1f} "
                    f"({sim['label']})")
+        if "simulated_at_pilot_effect" in seq:
+            at = seq["simulated_at_pilot_effect"]
+            typer.echo(f"  at the pilot's own effect {plan['pilot_check']['pilot_effect']:+.4f}: conclusive "
+                       f"{at['selects'] + at['does not select']:.3f}, expected seeds {at['expected_seeds']:.1f}")
         typer.echo(f"  run it look by look: seedbed run {scenario} --backend {backend} --seeds auto --plan "
                    f"{folder / 'plan.json'}{sets_text}")
     typer.echo(f"written: {folder / 'plan.json'}")
