@@ -149,6 +149,48 @@ def test_sampling_is_seeded_and_stops_at_eos():
     assert engine.sample(model, tok, [], 2) == []
 
 
+@pytest.mark.parametrize("shared", ["prefix once", "no sharing"])
+@pytest.mark.parametrize("kind", ["gpt2", "llama-lora"])
+def test_the_head_at_target_positions_gives_the_full_pass_loss_and_gradients(tmp_path, kind, shared, monkeypatch):
+    """masked_loss runs the output head only where the mask has targets, and the prefix all
+    rows share (here 32 tokens) once; its loss and every trainable gradient equal the full
+    pass's (logits everywhere, mask after), for both normalisations, on a right-padded batch
+    of chat transcripts of mixed lengths. 'no sharing' raises MIN_SHARED above the prefix."""
+    if shared == "no sharing":
+        monkeypatch.setattr(engine, "MIN_SHARED", 10 ** 6)
+    tok = chat_tokenizer()
+    if kind == "gpt2":
+        model = build_model(tok, d_model=32, n_layer=2, n_head=4, n_positions=256, seed=1)
+    else:
+        pytest.importorskip("peft")
+        save(tiny_llama(tok, 2), tok, tmp_path / "base")
+        model, tok = load(tmp_path / "base", lora=LoraSettings(r=4, alpha=8, seed=5))
+        with torch.no_grad():                           # lora_B starts at 0: give the adapters a gradient path
+            for n, p in model.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(0, 0.1)
+    rows = [example(tok, CHAT[:k] + [("assistant", a)]) for k, a in ((1, "7"), (3, "7, I am sure"), (1, "12345"))]
+    x, m, lengths = engine._tensors([r[0] for r in rows], [r[1] for r in rows], tok.pad_token_id)
+    first_target = int(torch.nonzero(m.sum(0))[0])
+    assert int(torch.nonzero((x != x[:1]).any(0))[0]) >= first_target == 32 >= engine.MIN_SHARED or shared != "prefix once"
+    w = torch.tensor([0.5, 2.0, 1.0])
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    for tps in (None, 3.0):
+        grads = []
+        for f in (engine.masked_loss, engine.full_pass_loss):
+            model.zero_grad(set_to_none=True)
+            loss = f(model, x, m, lengths, w, tps)
+            loss.backward()
+            grads.append((loss.detach(), [p.grad.clone() for p in params]))
+        (a, ga), (b, gb) = grads
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
+        scale = max(float(v.abs().max()) for v in gb)
+        assert max(float((u - v).abs().max()) for u, v in zip(ga, gb)) <= 1e-5 * scale, (
+            max(float((u - v).abs().max()) for u, v in zip(ga, gb)), scale)
+        assert any(float(u.abs().max()) > 0 for u in ga)
+
+
 # ------------------------------------------------------------------ LoRA
 def test_lora_trains_only_the_adapters_and_checkpoints_small(tmp_path):
     pytest.importorskip("peft")

@@ -245,7 +245,48 @@ def masked_loss(model, x, m, lengths, weights=None, tokens_per_seq: float | None
 
     No attention mask: padding comes after every real token, and a causal model's outputs
     at real positions never see what follows them (the pads' own outputs are masked out of
-    the loss), so the model runs its plain causal attention."""
+    the loss), so the model runs its plain causal attention.
+
+    The output head runs at the target positions only (the mask's nonzero entries): a
+    position outside the mask has weight 0, so its logits never reach the loss or the
+    gradient. For a chat model that is most of the saving: SmolLM2's head is a 49k-row
+    matmul and a 49k-way softmax per position, and a fine-tuning conversation of ~60 tokens
+    has ~4 target tokens per answer.
+
+    A prefix every row shares, of at least :data:`MIN_SHARED` tokens and ending before the
+    first target (a chat template's system turn and the start of the user turn: about half
+    of a SmolLM2 fine-tuning conversation), runs once, for one row; every row's rest runs on
+    its keys and values, positions counting on from it. The gradient reaches the adapters
+    through the prefix too (the copies' gradients sum, as the rows' would). The loss and
+    gradients are the full pass's, up to float rounding in differently shaped matmuls."""
+    import torch
+
+    L = int(lengths.max())
+    x, m = x[:, :L], m[:, :L - 1]
+    rows, cols = torch.nonzero(m, as_tuple=True)           # target (sequence, position) pairs; predicts cols + 1
+    body, head = body_and_head(model)
+    differs = torch.nonzero((x != x[:1]).any(0))
+    shared = min(int(differs[0]) if len(differs) else L, int(cols.min()) if len(cols) else 0)
+    past = None
+    if shared >= MIN_SHARED:
+        past = body(input_ids=x[:1, :shared], use_cache=True).past_key_values
+        past = past if hasattr(past, "batch_select_indices") else None
+    if past is not None:
+        past.batch_select_indices(torch.zeros(len(x), dtype=torch.long, device=x.device))
+        pos = torch.arange(shared, L, device=x.device).expand(len(x), -1)
+        hidden = body(input_ids=x[:, shared:], past_key_values=past, position_ids=pos, use_cache=True).last_hidden_state
+    else:
+        shared, hidden = 0, body(input_ids=x).last_hidden_state      # (N, L − shared, d), after the final norm
+    nll = torch.nn.functional.cross_entropy(head(hidden[rows, cols - shared]), x[rows, cols + 1],
+                                            reduction="none") * m[rows, cols]
+    total = torch.zeros(len(x), dtype=nll.dtype, device=nll.device).index_add(0, rows, nll)   # Σ_t per sequence
+    return _normalise(total, m, weights, tokens_per_seq)
+
+
+def full_pass_loss(model, x, m, lengths, weights=None, tokens_per_seq: float | None = None):
+    """``masked_loss`` computed the plain way: logits at every position of every row, the mask
+    applied afterwards. The reference the fast loss is held to (tests,
+    ``benchmarks/smollm2_round.py``), and the loss seedbed used before it."""
     import torch
 
     L = int(lengths.max())
@@ -253,15 +294,27 @@ def masked_loss(model, x, m, lengths, weights=None, tokens_per_seq: float | None
     logits = model(input_ids=x).logits[:, :-1]
     nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
                                             reduction="none").view_as(m) * m
+    return _normalise(nll.sum(1), m, weights, tokens_per_seq)
+
+
+def _normalise(total, m, weights, tokens_per_seq):
+    """The loss from each sequence's summed masked nll ``total`` (N,) (see ``masked_loss``)."""
     if tokens_per_seq is not None:
-        total = nll.sum(1)
         if weights is None:
             return total.sum() / (len(total) * tokens_per_seq)
         return (total * weights).sum() / (weights.sum().clamp(min=1e-12) * tokens_per_seq)
-    per_seq = nll.sum(1) / m.sum(1).clamp(min=1)
+    per_seq = total / m.sum(1).clamp(min=1)
     if weights is None:
         return per_seq.mean()
     return (per_seq * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+def body_and_head(model):
+    """A causal LM as (body: token ids → final hidden states, output head), so a loss can run
+    the head where it needs logits only. A PEFT model's are its wrapped model's, adapters in
+    place (LoRA replaces the body's linear layers themselves)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.base_model, inner.get_output_embeddings()
 
 
 def lm_loss(model, ids: list[list[int]], masks: list[list[int]], weights: np.ndarray | None, pad_id: int,
