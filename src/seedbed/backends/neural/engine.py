@@ -265,8 +265,7 @@ def masked_loss(model, x, m, lengths, weights=None, tokens_per_seq: float | None
     x, m = x[:, :L], m[:, :L - 1]
     rows, cols = torch.nonzero(m, as_tuple=True)           # target (sequence, position) pairs; predicts cols + 1
     body, head = body_and_head(model)
-    differs = torch.nonzero((x != x[:1]).any(0))
-    shared = min(int(differs[0]) if len(differs) else L, int(cols.min()) if len(cols) else 0)
+    shared = shared_before_targets(x, cols)
     past = None
     if shared >= MIN_SHARED:
         past = body(input_ids=x[:1, :shared], use_cache=True).past_key_values
@@ -307,6 +306,15 @@ def _normalise(total, m, weights, tokens_per_seq):
     if weights is None:
         return per_seq.mean()
     return (per_seq * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+def shared_before_targets(x, cols) -> int:
+    """Leading tokens every row of ``x`` (N, L) shares, up to the first target position
+    (``cols``: the positions whose outputs the loss reads)."""
+    import torch
+
+    differs = torch.nonzero((x != x[:1]).any(0))
+    return min(int(differs[0]) if len(differs) else x.shape[1], int(cols.min()) if len(cols) else 0)
 
 
 def body_and_head(model):
