@@ -114,12 +114,11 @@ def bench_sampling(model, tok, prompts, max_new: int, repeats: int, n: int = 1) 
             "max_new": max_new}
 
 
-def bench_finetune(folder, tok, k: int, batch: int, repeats: int, lr: float = 1e-4) -> dict:
+def finetune_texts(tok, k: int) -> tuple[list[str], list]:
+    """k one-answer chat transcripts and their assistant spans (the loss's targets)."""
     import numpy as np
-    import torch
 
-    from seedbed.backends.neural import engine
-    from seedbed.backends.neural.model import LoraSettings, chat_spans, load, trainable_parameters
+    from seedbed.backends.neural.model import chat_spans
 
     rng = np.random.default_rng(3)
     texts, spans = [], []
@@ -129,6 +128,17 @@ def bench_finetune(folder, tok, k: int, batch: int, repeats: int, lr: float = 1e
                                     ("assistant", f"{a} + {b} = {a + b}")])
         texts.append(text)
         spans.append(sp)
+    return texts, spans
+
+
+def bench_finetune(folder, tok, k: int, batch: int, repeats: int, lr: float = 1e-4) -> dict:
+    import numpy as np
+    import torch
+
+    from seedbed.backends.neural import engine
+    from seedbed.backends.neural.model import LoraSettings, load, trainable_parameters
+
+    texts, spans = finetune_texts(tok, k)
     # the plain loop's batches: the same texts, one begin token, labels only on the assistant spans
     enc = tok(texts, add_special_tokens=False, return_offsets_mapping=True)
     seqs, labels = [], []
@@ -181,10 +191,12 @@ def model_shape(folder) -> tuple[int, int]:
 
 def finetune_work(shape: tuple[int, int], tok, texts, spans, batch: int) -> dict:
     """The matmul work seedbed's fine-tuning pass does, against the plain loop's, per pass
-    (4 FLOPs per parameter per token a training step, forward and input gradients): the
-    body runs the batch's shared prefix once per batch and the rest per row; the head runs at
-    the target positions only. The plain loop runs both at every token. Batches as in
-    ``engine.finetune`` (order does not change the sums here: one pass, every text once)."""
+    (4 FLOPs per parameter per position a training step, forward and input gradients; padded
+    positions count, since both compute them; attention's own products are left out): the
+    body runs the batch's shared prefix once and the rest of every row, the head the target
+    positions only; the plain loop runs both at every position. The batches are the first
+    repeat's (``engine.finetune``'s order from ``default_rng(0)``); the tokens per second the
+    fractions use count real tokens, as the ratio does."""
     import numpy as np
     import torch
 
@@ -193,16 +205,16 @@ def finetune_work(shape: tuple[int, int], tok, texts, spans, batch: int) -> dict
     body, head = shape
     ids, masks = engine._batches(tok, texts, spans)
     done = plain = 0.0
-    order = np.arange(len(ids))
+    order = np.random.default_rng(0).permutation(len(ids))
     for s in range(0, len(order), batch):
         b = order[s:s + batch]
         x, m, lengths = engine._tensors([ids[i] for i in b], [masks[i] for i in b], tok.pad_token_id)
-        rows, cols = torch.nonzero(m[:, :int(lengths.max()) - 1], as_tuple=True)
-        shared = engine.shared_before_targets(x[:, :int(lengths.max())], cols)
+        L = int(lengths.max())
+        rows, cols = torch.nonzero(m[:, :L - 1], as_tuple=True)
+        shared = engine.shared_before_targets(x[:, :L], cols)
         shared = shared if shared >= engine.MIN_SHARED else 0
-        n_tok = int(lengths.sum())
-        done += 4 * body * (n_tok - (len(b) - 1) * shared) + 4 * head * len(rows)
-        plain += 4 * (body + head) * n_tok
+        done += 4 * body * (shared + len(b) * (L - shared)) + 4 * head * len(rows)
+        plain += 4 * (body + head) * len(b) * L
     return {"flops_per_pass": done, "plain_flops_per_pass": plain}
 
 

@@ -69,17 +69,26 @@ def test_a_plan_checks_its_prediction_against_its_own_pilot(tmp_path):
     from seedbed.results.writing import read_table
 
     seedbed.run(load_scenario("seed", FEW), backend="agent", seeds=4, out=tmp_path / "pilot")
-    p = plan_from_pilot(tmp_path / "pilot")
-    c, plan = p["pilot_check"], p["plan"]
     _, d = paired_differences(read_table(tmp_path / "pilot" / "metrics.parquet"), "share/B")
-    x = d[:, plan["rounds"]]                                # column 0 is round 0, the shared base
-    half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
-    assert c["pilot_seeds"] == 4 and c["pilot_effect"] == pytest.approx(x.mean())
-    assert c["pilot_interval"] == pytest.approx([max(-1, x.mean() - half), min(1, x.mean() + half)])
-    probs = outcome_probs(x.mean(), plan["spread"], plan["seeds"])
-    assert list(c["probs_at_pilot_effect"].values()) == pytest.approx(list(probs))
-    assert c["prediction_inside"] == (c["pilot_interval"][0] <= plan["predicted_effect"] <= c["pilot_interval"][1])
-    assert c["note"] in plan["notes"] and ("holds" if c["prediction_inside"] else "EXCLUDES") in c["note"]
+    for kw in ({}, {"max_rounds": 2}):                      # the pilot's last round, and an earlier one
+        p = plan_from_pilot(tmp_path / "pilot", **kw)
+        c, plan = p["pilot_check"], p["plan"]
+        assert plan["rounds"] == kw.get("max_rounds", d.shape[1] - 1)
+        x = d[:, plan["rounds"]]                            # column 0 is round 0, the shared base
+        half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+        lo, hi = max(-1, x.mean() - half), min(1, x.mean() + half)
+        assert c["pilot_seeds"] == 4 and c["pilot_effect"] == pytest.approx(x.mean())
+        assert c["pilot_interval"] == pytest.approx([lo, hi])
+        probs = outcome_probs(x.mean(), plan["spread"], plan["seeds"])
+        assert list(c["probs_at_pilot_effect"].values()) == pytest.approx(list(probs))
+        worst = min(max(0.02, lo), hi)                     # the effect in the interval nearest the margin
+        assert c["worst_effect_in_interval"] == pytest.approx(worst)
+        assert c["conclusive_at_worst"] == pytest.approx(sum(outcome_probs(worst, plan["spread"], plan["seeds"])[:2]))
+        grid = np.linspace(lo, hi, 41)                     # it is the lowest over the interval
+        assert c["conclusive_at_worst"] <= min(sum(outcome_probs(e, plan["spread"], plan["seeds"])[:2])
+                                               for e in grid) + 1e-9
+        assert c["prediction_inside"] == (lo <= plan["predicted_effect"] <= hi)
+        assert c["note"] in plan["notes"] and ("holds" if c["prediction_inside"] else "EXCLUDES") in c["note"]
     assert "pilot_check" not in plan_from_pilot(tmp_path / "pilot", use="pilot")
 
 

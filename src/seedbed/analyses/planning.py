@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from seedbed.analyses.power import Plan, achieved_power, outcome_probs, pilot_sd, plan_rounds
+from seedbed.analyses.power import Plan, achieved_power, outcome_dict, pilot_sd, plan_rounds
 from seedbed.results.metrics import SIGNED_UNIT, fmt_ci, mean_ci, series
-from seedbed.results.verdict import SEEDING
+from seedbed.results.verdict import INCONCLUSIVE, SEEDING
 
 
 def verdict_metric(backend: str, seeder: str) -> str:
@@ -127,17 +127,26 @@ def pilot_check(diffs: np.ndarray, plan: Plan) -> dict[str, Any]:
     """The plan against its own pilot: the pilot's observed difference at the planned round
     (mean and 95% t interval over its seeds), and the fixed design's outcome probabilities if
     the true effect were that observed mean instead of the prediction (same seeds, same
-    spread). A plan on a prediction fails when the prediction misses; this says by how much
-    the pilot already disagrees, before any seed is spent."""
+    spread). A plan on a prediction fails when the prediction misses; this says how far the
+    pilot already disagrees, before any seed is spent.
+
+    The figure at the mean is a plug-in estimate, as noisy as the pilot's mean. Beside it, the
+    worst case over the pilot's interval: the conclusive probability is lowest where the
+    effect is nearest the margin, and is alpha at the margin itself (where no design decides),
+    so an interval that holds the margin says the pilot cannot promise any power."""
     m, lo, hi = mean_ci(diffs, bounds=SIGNED_UNIT)
-    ps, pn, pi = outcome_probs(m, plan.spread, plan.seeds, plan.margin, plan.alpha)
+    worst = float(np.clip(plan.margin, lo, hi))           # the effect in the interval nearest the margin
+    at = {x: outcome_dict(x, plan.spread, plan.seeds, plan.margin, plan.alpha) for x in (m, worst)}
+    conclusive = {x: 1 - p[INCONCLUSIVE] for x, p in at.items()}
     inside = lo <= plan.predicted_effect <= hi
     note = (f"pilot's own effect {fmt_ci((m, lo, hi), len(diffs), digits=4)} "
             + ("holds" if inside else "EXCLUDES") + f" the predicted {plan.predicted_effect:+.4f}; "
-            f"at the pilot's effect this design is conclusive with probability {ps + pn:.3f}")
+            f"were the pilot's mean the truth this design would be conclusive with probability "
+            f"{conclusive[m]:.3f} (a plug-in figure); worst case in the pilot's interval {conclusive[worst]:.3f}, "
+            f"at {worst:+.4f}" + (" (the interval holds the margin)" if worst == plan.margin else ""))
     return {"pilot_effect": m, "pilot_interval": [lo, hi], "pilot_seeds": int(len(diffs)),
-            "prediction_inside": bool(inside),
-            "probs_at_pilot_effect": {"selects": ps, "does not select": pn, "inconclusive": pi}, "note": note}
+            "prediction_inside": bool(inside), "probs_at_pilot_effect": at[m],
+            "worst_effect_in_interval": worst, "conclusive_at_worst": conclusive[worst], "note": note}
 
 
 def achieved(run_dir: Path, planned: dict[str, Any] | None = None) -> dict[str, Any]:

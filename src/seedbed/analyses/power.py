@@ -212,7 +212,8 @@ class Plan:
         return json.dumps(asdict(self), indent=2, allow_nan=True)
 
 
-def _probs(effect, sd, n, margin, alpha) -> dict:
+def outcome_dict(effect, sd, n, margin, alpha) -> dict:
+    """:func:`outcome_probs` keyed by outcome name (selects, does not select, inconclusive)."""
     ps, pn, pi = outcome_probs(effect, sd, n, margin, alpha)
     return {SELECTS: ps, NOT_SELECTS: pn, INCONCLUSIVE: pi}
 
@@ -230,7 +231,7 @@ def make_plan(effect: float, sd: float, margin: float = MARGIN, alpha: float = A
     n = seeds_for_power(effect, sd, margin, alpha, goal, target, n_max)
     pw = float(power(effect, sd, n, margin, alpha, target)) if n else float("nan")
     return Plan(n, rounds, float(effect), float(sd), pw, margin, alpha, target=target, goal=goal,
-                probs=_probs(effect, sd, n, margin, alpha) if n else {}, notes=notes)
+                probs=outcome_dict(effect, sd, n, margin, alpha) if n else {}, notes=notes)
 
 
 def plan_rounds(trajectory: Sequence[float], sd: float | Sequence[float], margin: float = MARGIN,

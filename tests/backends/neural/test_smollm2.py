@@ -172,7 +172,15 @@ def test_the_head_at_target_positions_gives_the_full_pass_loss_and_gradients(tmp
     rows = [example(tok, CHAT[:k] + [("assistant", a)]) for k, a in ((1, "7"), (3, "7, I am sure"), (1, "12345"))]
     x, m, lengths = engine._tensors([r[0] for r in rows], [r[1] for r in rows], tok.pad_token_id)
     first_target = int(torch.nonzero(m.sum(0))[0])
-    assert int(torch.nonzero((x != x[:1]).any(0))[0]) >= first_target == 32 >= engine.MIN_SHARED or shared != "prefix once"
+    assert int(torch.nonzero((x != x[:1]).any(0))[0]) >= first_target == 32 >= 16   # MIN_SHARED
+    calls = []                                          # the shapes the body is run on
+    real = engine.body_and_head
+
+    def spied(model):
+        body, head = real(model)
+        return (lambda **kw: calls.append(tuple(kw["input_ids"].shape)) or body(**kw)), head
+
+    monkeypatch.setattr(engine, "body_and_head", spied)
     w = torch.tensor([0.5, 2.0, 1.0])
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -180,15 +188,43 @@ def test_the_head_at_target_positions_gives_the_full_pass_loss_and_gradients(tmp
         grads = []
         for f in (engine.masked_loss, engine.full_pass_loss):
             model.zero_grad(set_to_none=True)
+            calls.clear()
             loss = f(model, x, m, lengths, w, tps)
             loss.backward()
             grads.append((loss.detach(), [p.grad.clone() for p in params]))
+            if f is engine.masked_loss:                 # the prefix once for one row, then every row's rest
+                L = int(lengths.max())
+                assert calls == ([(1, 32), (3, L - 32)] if shared == "prefix once" else [(3, L)])
         (a, ga), (b, gb) = grads
         assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
         scale = max(float(v.abs().max()) for v in gb)
         assert max(float((u - v).abs().max()) for u, v in zip(ga, gb)) <= 1e-5 * scale, (
             max(float((u - v).abs().max()) for u, v in zip(ga, gb)), scale)
         assert any(float(u.abs().max()) > 0 for u in ga)
+
+
+def test_the_fast_loss_steps_aside_where_it_would_not_be_exact(monkeypatch):
+    """Active dropout keeps the shared prefix per row (one mask for all rows would differ from
+    the full pass), and a model type not known to compute head(body) gets the full pass."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = chat_tokenizer()
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.1,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = GPT2LMHeadModel(cfg).train()
+    rows = [example(tok, CHAT[:k] + [("assistant", a)]) for k, a in ((1, "7"), (3, "7, I am sure"))]
+    x, m, lengths = engine._tensors([r[0] for r in rows], [r[1] for r in rows], tok.pad_token_id)
+    calls = []
+    real = engine.body_and_head
+    monkeypatch.setattr(engine, "body_and_head", lambda model: (
+        (lambda **kw: calls.append(tuple(kw["input_ids"].shape)) or real(model)[0](**kw)), real(model)[1]))
+    engine.masked_loss(model, x, m, lengths)
+    assert calls == [(2, int(lengths.max()))]                 # no prefix pass under dropout
+    monkeypatch.setattr(engine, "body_and_head", real)
+    monkeypatch.setattr(engine, "HEAD_OF_BODY", ())
+    assert engine.body_and_head(model) == (None, None)
+    model.eval()
+    assert torch.equal(engine.masked_loss(model, x, m, lengths), engine.full_pass_loss(model, x, m, lengths))
 
 
 # ------------------------------------------------------------------ LoRA

@@ -258,24 +258,33 @@ def masked_loss(model, x, m, lengths, weights=None, tokens_per_seq: float | None
     of a SmolLM2 fine-tuning conversation), runs once, for one row; every row's rest runs on
     its keys and values, positions counting on from it. The gradient reaches the adapters
     through the prefix too (the copies' gradients sum, as the rows' would). The loss and
-    gradients are the full pass's, up to float rounding in differently shaped matmuls."""
+    gradients are the full pass's, up to float rounding in differently shaped matmuls.
+
+    Where that would not hold, the plain pass runs instead (:func:`full_pass_loss`): a model
+    whose forward does more than head(body) (only Llama and GPT-2 are known not to: another
+    may scale or cap its logits), and, for the shared prefix alone, active dropout (one mask
+    for every row's prefix) or a cache the body leaves empty (gradient checkpointing)."""
     import torch
 
+    body, head = body_and_head(model)
+    if body is None:
+        return full_pass_loss(model, x, m, lengths, weights, tokens_per_seq)
     L = int(lengths.max())
     x, m = x[:, :L], m[:, :L - 1]
     rows, cols = torch.nonzero(m, as_tuple=True)           # target (sequence, position) pairs; predicts cols + 1
-    body, head = body_and_head(model)
     shared = shared_before_targets(x, cols)
     past = None
-    if shared >= MIN_SHARED:
+    if shared >= MIN_SHARED and not _dropout_active(model):
         past = body(input_ids=x[:1, :shared], use_cache=True).past_key_values
-        past = past if hasattr(past, "batch_select_indices") else None
+        ok = hasattr(past, "batch_select_indices") and past.get_seq_length() == shared
+        past = past if ok else None
     if past is not None:
         past.batch_select_indices(torch.zeros(len(x), dtype=torch.long, device=x.device))
         pos = torch.arange(shared, L, device=x.device).expand(len(x), -1)
+        # (N, L − shared, d), after the final norm: row i's position shared + j at [i, j]
         hidden = body(input_ids=x[:, shared:], past_key_values=past, position_ids=pos, use_cache=True).last_hidden_state
     else:
-        shared, hidden = 0, body(input_ids=x).last_hidden_state      # (N, L − shared, d), after the final norm
+        shared, hidden = 0, body(input_ids=x).last_hidden_state
     nll = torch.nn.functional.cross_entropy(head(hidden[rows, cols - shared]), x[rows, cols + 1],
                                             reduction="none") * m[rows, cols]
     total = torch.zeros(len(x), dtype=nll.dtype, device=nll.device).index_add(0, rows, nll)   # Σ_t per sequence
@@ -317,12 +326,25 @@ def shared_before_targets(x, cols) -> int:
     return min(int(differs[0]) if len(differs) else x.shape[1], int(cols.min()) if len(cols) else 0)
 
 
+HEAD_OF_BODY = ("llama", "gpt2")    # model types whose logits are exactly head(body(x)): no scaling, no capping
+
+
 def body_and_head(model):
     """A causal LM as (body: token ids → final hidden states, output head), so a loss can run
-    the head where it needs logits only. A PEFT model's are its wrapped model's, adapters in
-    place (LoRA replaces the body's linear layers themselves)."""
+    the head where it needs logits only; (None, None) for a model type not in
+    :data:`HEAD_OF_BODY`. A PEFT model's are its wrapped model's, adapters in place (LoRA
+    replaces the body's linear layers themselves)."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(inner.config, "model_type", None) not in HEAD_OF_BODY:
+        return None, None
     return inner.base_model, inner.get_output_embeddings()
+
+
+def _dropout_active(model) -> bool:
+    """Whether a training pass of ``model`` draws dropout masks (any dropout with p > 0 in training mode)."""
+    import torch
+
+    return model.training and any(isinstance(mod, torch.nn.Dropout) and mod.p > 0 for mod in model.modules())
 
 
 def lm_loss(model, ids: list[list[int]], masks: list[list[int]], weights: np.ndarray | None, pad_id: int,
