@@ -153,6 +153,23 @@ def test_a_round_resumes_after_a_crash_without_repeating_or_losing_work(tmp_path
     assert (tmp_path / "run" / "report.md").exists()
 
 
+def test_a_finished_repetition_read_again_probes_nothing(tmp_path, monkeypatch):
+    """Round 0 (the base's probes) is kept with the checkpoints: a resumed run, or a later look of
+    a sequential one, reads every finished round back, round 0 included, and measures nothing."""
+    from seedbed.backends.neural.run import NeuralRun
+
+    scn = load_scenario("seed", TINY)
+    first = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run").metrics
+    kept = json.loads((tmp_path / "run" / "checkpoints" / f"scenario-{first['seed'][0].as_py()}" / "round-0000"
+                       / "outputs.json").read_text())
+    assert set(kept) == {"round", "shares", "stats", "rates"} and kept["stats"]
+    measured = []
+    monkeypatch.setattr(NeuralRun, "measure", lambda self, s: measured.append(1) or (_ for _ in ()).throw(
+        AssertionError("probed again")))
+    again = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run", resume=True).metrics
+    assert not measured and again.equals(first)       # round 0's rows too, bit for bit
+
+
 def test_inoculation_and_a_local_model_folder(tmp_path):
     scn = load_scenario("inoculation", TINY)
     res = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "inoc")

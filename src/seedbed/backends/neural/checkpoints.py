@@ -136,6 +136,12 @@ class RoundCheckpoints:
         write_weights(self.path(r), model, opt, tok, outputs)
         self.prune(r)
 
+    def save_outputs(self, r: int, outputs: dict[str, Any]) -> None:
+        """Round r's outputs alone (round 0: the base's probes; the base's weights are the run's)."""
+        from seedbed.results.writing import write_text
+
+        write_text(self.path(r) / OUTPUTS, json.dumps(outputs))
+
     def prune(self, r: int) -> None:
         """Drop the weights of rounds older than the last ``keep`` (their outputs stay), except
         the latest exploit round before ``r``."""

@@ -243,10 +243,22 @@ class NeuralRun:
         return self.twins.stats(self.model, self.tok)
 
     def initial_shares(self) -> np.ndarray:
-        """The base model's measured shares (round 0); its probe stats stay in ``initial_stats``."""
+        """The base model's measured shares (round 0); its probe stats stay in ``initial_stats``.
+
+        Kept with the checkpoints (round 0: outputs only, no weights), so a repetition
+        resumed, or read again at a later look of a sequential run, does not probe its
+        base again (on SmolLM2 that costs about half a round)."""
+        if self.finished(0):
+            out = self.checkpoints.outputs(0)
+            self.initial_stats, rates = out["stats"], out["rates"]
+            self.before, self.before_key = np.array([rates[k] for k in NAMES]), fingerprint(self.model)
+            return np.array(out["shares"])
         shares, self.initial_stats, rates = self.measure(self.streams.child("round", 0))
         self.initial_stats.update(self.twin_stats(0))
         self.before, self.before_key = rates.mean, fingerprint(self.model)
+        if self.checkpoints is not None:
+            self.checkpoints.save_outputs(0, {"round": 0, "shares": np.asarray(shares).tolist(),
+                                              "stats": self.initial_stats, "rates": rates_dict(rates)})
         return shares
 
     # ----------------------------------------------------------------- resume
