@@ -34,7 +34,10 @@ def run(scenario: Any, backend: str | None = None, out: str | Path | None = None
     seeds split from the scenario's root seed, so the verdict carries an interval over
     seeds; default 5 when the run is stochastic (agent or neural backend, or a population
     with random exploit), 1 when it is exact. ``executor="ray"`` runs a neural
-    population's members as Ray Tune trials, on a local Ray or the cluster at ``address``.
+    population's members as Ray Tune trials, on a local Ray or the cluster at ``address``
+    (``workers``: a local Ray's CPUs). On the local executor ``workers`` > 1 runs that many
+    repetitions side by side, each in its own process with one thread; the rows are those
+    of the same run one repetition at a time with one thread.
     Other kinds (krueger, grading) run their own experiment and take none of these options.
     ``out`` must be absent or empty unless it holds this same run and ``resume`` is set, or
     ``force`` replaces what it holds (see :mod:`seedbed.results.folders`). ``track``: per-round

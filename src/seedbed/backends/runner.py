@@ -95,6 +95,9 @@ def execute(plan: RunPlan, workdir: Path | None = None, lineage: Lineage | None 
     backend = get_backend(plan.backend)
     rows = rows if rows is not None else Rows()
     lineage = lineage if lineage is not None else Lineage()
+    if side_by_side(plan) > 1:
+        _execute_side_by_side(plan, workdir, lineage, progress, rows)
+        return rows.table()
     for arm, scn in plan.arms:
         for seed in plan.seeds:
             cb = None
@@ -103,6 +106,77 @@ def execute(plan: RunPlan, workdir: Path | None = None, lineage: Lineage | None 
             backend.run(Repetition(scn.model_copy(update={"seed": seed}), arm, seed, rows, lineage, cb, None, workdir,
                                    plan.executor, plan.address, plan.workers, root_seed=plan.scenario.seed))
     return rows.table()
+
+
+def side_by_side(plan: RunPlan) -> int:
+    """How many repetitions run at once: ``workers`` local processes (one thread each) when
+    asked for on the local executor, else 1 (this process, every core). With Ray, ``workers``
+    is the local instance's CPUs, not this."""
+    if plan.executor != "local" or not plan.workers:
+        return 1
+    return min(plan.workers, len(plan.arms) * len(plan.seeds))
+
+
+def _execute_side_by_side(plan: RunPlan, workdir: Path | None, lineage: Lineage, progress: RoundProgress | None,
+                          rows: Rows) -> None:
+    """``execute`` on a local process pool: the same repetitions, rows and lineage, in the
+    same order as one after another (a repetition's results are added once every one
+    before it has finished), so the table is the serial run's. Each repetition's rounds
+    reach ``progress`` when it finishes. Shared state (a pre-trained base) is built here
+    first, so the workers find it rather than race to build it."""
+    from seedbed.core.executors import run_local
+
+    prepare = get_backend(plan.backend).prepare
+    root = plan.scenario.seed
+    tasks = []
+    for arm, scn in plan.arms:
+        scn = prepare(scn, root) if prepare is not None else scn
+        tasks += [{"scenario": scn.model_copy(update={"seed": seed}), "arm": arm, "seed": seed,
+                   "backend": plan.backend, "workdir": workdir, "root_seed": root} for seed in plan.seeds]
+    done: dict[int, tuple] = {}
+    added = 0
+
+    def on_done(i: int, result: tuple) -> None:
+        nonlocal added
+        table, events, rounds = result
+        if progress is not None:
+            for r, snap in rounds:
+                progress(tasks[i]["arm"], r, snap)
+        done[i] = (table, events)
+        while added in done:                       # in repetition order, as a serial run adds them
+            table, events = done.pop(added)
+            add_table(rows, table)
+            for e in events:
+                lineage.write(e)
+            added += 1
+
+    run_local(run_repetition_task, tasks, on_done, side_by_side(plan))
+
+
+def run_repetition_task(task: dict) -> tuple[pa.Table, list[dict], list[tuple[int, dict]]]:
+    """One repetition in a worker process: its rows, lineage events and per-round snapshots
+    (module level, so a process pool can ship it)."""
+    from seedbed.core.executors import one_thread
+
+    one_thread()
+    rows, lineage, rounds = Rows(), Lineage(), []
+    get_backend(task["backend"]).run(Repetition(
+        task["scenario"], task["arm"], task["seed"], rows, lineage, lambda r, snap: rounds.append((r, snap)), None,
+        task["workdir"], root_seed=task["root_seed"]))
+    return rows.table(), lineage.events, rounds
+
+
+def add_table(rows: Rows, table: pa.Table) -> None:
+    """Append a table of tidy rows to ``rows`` through ``rows.add`` (so a tracker sees them),
+    one call per run of rows sharing arm, seed, member and metric, in the table's order."""
+    c = table.to_pydict()
+    key = list(zip(c["arm"], c["seed"], c["member"], c["metric"]))
+    start = 0
+    for i in range(1, len(key) + 1):
+        if i == len(key) or key[i] != key[start]:
+            arm, seed, member, metric = key[start]
+            rows.add(arm, seed, np.asarray(c["round"][start:i]), member, metric, np.asarray(c["value"][start:i]))
+            start = i
 
 
 def run_repetition(scn: Scenario, backend: str, seed: int, arm: str = "scenario", workdir: Path | None = None,

@@ -177,7 +177,9 @@ def run(
                                            help="local, or ray: a neural population's members as Ray Tune PBT trials."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
-                                          help="CPUs for a local Ray instance (default: up to 2)."),
+                                          help="Local: run this many repetitions side by side, one process and one "
+                                               "thread each (default: one at a time, on every core). Ray: CPUs for a "
+                                               "local instance (default: up to 2)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the same run in --out (finished rounds are kept)."),
     force: bool = typer.Option(False, "--force", help="Replace the run that --out holds."),
     track: Optional[list[str]] = typer.Option(

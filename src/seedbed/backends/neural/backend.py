@@ -19,6 +19,7 @@ import numpy as np
 from seedbed.backends import Backend, Repetition, register
 from seedbed.backends.population import run_members
 from seedbed.core.schema import ScenarioError
+from seedbed.results.writing import write_text
 
 
 def run(rep: Repetition) -> None:
@@ -40,9 +41,7 @@ def run(rep: Repetition) -> None:
         write_probe_file(rep.workdir, scn)
         fid = rep.workdir / "fidelity.json"
         if not fid.exists():                               # once per run: every repetition shares the base
-            tmp = fid.with_name(fid.name + ".tmp")
-            tmp.write_text(json.dumps(base_fidelity(scn, base), indent=2))
-            tmp.replace(fid)
+            write_text(fid, json.dumps(base_fidelity(scn, base), indent=2))   # atomic: workers may race
     if scn.population.members > 1 and rep.executor == "ray":
         from seedbed.backends.tune_pbt import run_population_tune
         run_population_tune(rep)

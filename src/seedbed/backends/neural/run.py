@@ -44,6 +44,7 @@ import numpy as np
 from seedbed.core.config import Scenario
 from seedbed.stages.contamination import Guard, with_canary
 from seedbed.core.seeds import Streams
+from seedbed.results.writing import write_text
 from seedbed.stages.selection import get_rule
 from seedbed.backends.neural.chat import reply_settings
 from seedbed.backends.neural.checkpoints import RoundCheckpoints, read_weights, write_weights
@@ -114,8 +115,7 @@ def write_probe_file(workdir: Path, scn: Scenario) -> None:
     n = scn.neural
     task = Task(n.max_number, n.probe_size, seed=TASK_SEED)
     lines = [json.dumps(with_canary({"input": probe_item(a, b), "target": str(a + b)})) for a, b in task.probe_pairs]
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "probes.jsonl").write_text("\n".join(lines) + "\n")
+    write_text(workdir / "probes.jsonl", "\n".join(lines) + "\n")      # atomic: side-by-side repetitions race
 
 
 def stack_outputs(outs: list[dict[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:

@@ -1,0 +1,53 @@
+"""Repetitions side by side (``workers`` > 1 on the local executor): the same run as one at a time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import seedbed
+from seedbed.backends.runner import plan_run, side_by_side
+from seedbed.core.config import load_scenario
+from seedbed.results.lineage import read_lineage
+
+POP = ["rounds=9", "agent.conversations=300", "agent.probes=100"]
+
+
+def test_side_by_side_gives_the_serial_runs_rows_lineage_and_progress(tmp_path):
+    scn = load_scenario("h2_population", POP)
+    seen = {1: [], 3: []}
+    runs = {w: seedbed.run(scn, backend="agent", seeds=3, out=tmp_path / f"w{w}", workers=w,
+                           progress=lambda arm, k, snap, w=w: seen[w].append((arm, snap["round"])))
+            for w in (1, 3)}
+    assert runs[3].metrics.equals(runs[1].metrics)                   # rows in the serial order, bit for bit
+    events = [read_lineage(tmp_path / f"w{w}" / "lineage.jsonl") for w in (1, 3)]
+    assert events[0] == events[1] and sum(e["event"] == "exploit" for e in events[0]) > 0
+    assert sorted(seen[3]) == sorted(seen[1]) and len(seen[1]) == 2 * 3 * 9    # every round of every repetition
+    assert runs[3].verdict.as_dict() == runs[1].verdict.as_dict()
+
+
+def test_how_many_run_at_once():
+    scn = load_scenario("seed")
+    assert side_by_side(plan_run(scn, "agent", 3)) == 1                      # the default: one at a time
+    assert side_by_side(plan_run(scn, "agent", 3, workers=4)) == 4
+    assert side_by_side(plan_run(scn, "agent", 1, workers=4)) == 2          # no more than arms × seeds
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_neural_repetitions_side_by_side_match_and_resume(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tests.backends.neural.test_neural import TINY
+
+    scn = load_scenario("seed", TINY + ["neural.rounds=2"])
+    serial = seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "one").metrics
+    both = seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "two", workers=2).metrics
+    assert both.equals(serial)                        # one thread each, as here (tests/conftest.py)
+    folder = tmp_path / "two"
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one" / "checkpoints").iterdir())
+    assert json.loads((folder / "fidelity.json").read_text()) == json.loads((tmp_path / "one" / "fidelity.json").read_text())
+    assert not list(folder.glob(".*.part"))          # no half-written file left by racing workers
+    again = seedbed.run(scn, backend="neural", seeds=2, out=folder, workers=2, resume=True).metrics
+    assert again.equals(serial)                      # every round from its checkpoint
