@@ -85,3 +85,72 @@ def test_an_interrupted_neural_run_resumes_to_identical_rows(tmp_path):
                           env=_env(tmp_path))
     assert done.returncode == 0, done.stderr
     assert pq.read_table(out / "metrics.parquet").equals(pq.read_table(ref / "metrics.parquet"))
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc: no extra package)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+SIDE = ["run", "h2_population", "--backend", "agent", "--seeds", "3", "--set", "rounds=60",
+        "--set", "agent.conversations=512", "--set", "agent.probes=64", "--workers", "2"]
+
+
+@pytest.fixture(scope="module")
+def side_reference(tmp_path_factory) -> Path:
+    """The uninterrupted side-by-side run, made once for both ways of stopping one."""
+    tmp = tmp_path_factory.mktemp("side-ref")
+    subprocess.run(CLI + SIDE + ["--out", str(tmp / "ref")], check=True, capture_output=True, env=_env(tmp))
+    return tmp / "ref"
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the run", "SIGKILL to a worker"])
+def test_a_side_by_side_run_stops_at_once_and_resumes_to_identical_files(tmp_path, how, side_reference):
+    """--workers 2: a signal to the run stops its workers too (it does not wait for their
+    repetitions), a killed worker stops the run with the resume hint, and --resume gives the
+    files of an uninterrupted run."""
+    ref = side_reference
+    out = tmp_path / "run"
+    p = subprocess.Popen(CLI + SIDE + ["--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=_env(tmp_path))
+    deadline = time.monotonic() + 120
+    while len(_children(p.pid)) < 2 and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = _children(p.pid)
+    assert p.poll() is None and len(workers) >= 2, "the run finished before it could be interrupted"
+    time.sleep(0.5)                                              # the workers are inside their repetitions
+    t0 = time.monotonic()
+    if how == "SIGTERM to the run":
+        p.send_signal(signal.SIGTERM)
+    else:
+        os.kill(workers[-1], signal.SIGKILL)
+    _, stderr = p.communicate(timeout=120)
+    assert time.monotonic() - t0 < 15, "the run waited for its workers' repetitions"
+    assert p.returncode == (143 if how == "SIGTERM to the run" else 1), stderr
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0] and "--resume" in lines[0], stderr
+    assert "Traceback" not in stderr and not (out / "manifest.json").exists()
+    deadline = time.monotonic() + 5
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [w for w in workers if _alive(w)], "a worker outlived the run"
+    done = subprocess.run(CLI + SIDE + ["--out", str(out), "--resume"], capture_output=True, text=True,
+                          env=_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert files(out) == files(ref)

@@ -104,8 +104,9 @@ def _user_errors(fn: Callable) -> Callable:
         except ScenarioError as e:
             err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
-        except WorkerDied as e:
-            err_console.print(f"[bold red]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        except WorkerDied:                       # the command's own hint (a run resumes with --resume)
+            err_console.print(f"[bold red]interrupted:[/] {escape(WorkerDied.REASON)}; "
+                              f"{escape(_resume_hint(fn.__name__, kwargs))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         finally:
             for s, h in previous.items():

@@ -35,6 +35,8 @@ OnDone = Callable[[int, Any], None]
 class WorkerDied(RuntimeError):
     """A worker process of a local pool died; the run folder can be resumed."""
 
+    REASON = "a worker process died (killed, or out of memory)"
+
 
 def default_workers() -> int:
     """Local workers when none are asked for: the cores available, at most 2 (the project's
@@ -73,7 +75,8 @@ def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, w
     saved = {k: os.environ.get(k) for k in worker_env()}
     os.environ.update(worker_env())              # inherited by the workers
     try:
-        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context(method)) as pool:
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context(method),
+                                 initializer=_default_signals) as pool:
             pending = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
             try:
                 while pending:
@@ -81,11 +84,12 @@ def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, w
                     for f in done:
                         on_done(pending.pop(f), f.result())
             except BrokenProcessPool:         # a worker was killed (a signal, out of memory)
-                raise WorkerDied("a worker process died (killed, or out of memory); the tasks that finished "
-                                 "are saved: run the same command again to resume") from None
-            except BaseException:             # Ctrl-C or a failed task: drop what has not started
-                for f in pending:
-                    f.cancel()
+                raise WorkerDied(f"{WorkerDied.REASON}; the tasks that finished are saved: run the same command "
+                                 "again to resume") from None
+            except BaseException:             # Ctrl-C, SIGTERM or a failed task: drop what has not started,
+                for f in pending:             # and stop what has (a neural repetition runs for minutes;
+                    f.cancel()                # its finished rounds are checkpointed)
+                _stop_workers(pool)
                 raise
     finally:
         for k, v in saved.items():
@@ -93,6 +97,25 @@ def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, w
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _default_signals() -> None:
+    """A worker's SIGINT and SIGTERM back to Python's defaults: a forked worker inherits the
+    CLI's handlers, which turn a signal into an exception the pool would hand back as a
+    task's result, and keep the worker alive."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes, so leaving the pool does not wait for running tasks
+    (``ProcessPoolExecutor`` has no public way to before Python 3.14). What they finished is
+    already written: checkpoints and parts are written whole or not at all."""
+    for p in list((getattr(pool, "_processes", None) or {}).values()):
+        if p.is_alive():
+            p.kill()
 
 
 def require_ray():
