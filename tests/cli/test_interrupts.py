@@ -108,6 +108,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 SIDE = ["run", "h2_population", "--backend", "agent", "--seeds", "3", "--set", "rounds=60",
         "--set", "agent.conversations=512", "--set", "agent.probes=64", "--workers", "2"]
 
@@ -129,18 +135,23 @@ def test_a_side_by_side_run_stops_at_once_and_resumes_to_identical_files(tmp_pat
     out = tmp_path / "run"
     p = subprocess.Popen(CLI + SIDE + ["--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=_env(tmp_path))
-    deadline = time.monotonic() + 120
-    while len(_children(p.pid)) < 2 and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    workers = _children(p.pid)
-    assert p.poll() is None and len(workers) >= 2, "the run finished before it could be interrupted"
-    time.sleep(0.5)                                              # the workers are inside their repetitions
-    t0 = time.monotonic()
-    if how == "SIGTERM to the run":
-        p.send_signal(signal.SIGTERM)
-    else:
-        os.kill(workers[-1], signal.SIGKILL)
-    _, stderr = p.communicate(timeout=120)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(p.pid)) < 2 and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        workers = _children(p.pid)
+        assert p.poll() is None and len(workers) >= 2, "the run finished before it could be interrupted"
+        time.sleep(0.5)                                          # the workers are inside their repetitions
+        t0 = time.monotonic()
+        if how == "SIGTERM to the run":
+            p.send_signal(signal.SIGTERM)
+        else:
+            os.kill(workers[-1], signal.SIGKILL)
+        _, stderr = p.communicate(timeout=60)
+    except BaseException:                        # a failure must not leave the run or its workers behind
+        _kill_all([p.pid] + workers)
+        raise
     assert time.monotonic() - t0 < 15, "the run waited for its workers' repetitions"
     assert p.returncode == (143 if how == "SIGTERM to the run" else 1), stderr
     lines = [x for x in stderr.splitlines() if x.strip()]
@@ -149,7 +160,9 @@ def test_a_side_by_side_run_stops_at_once_and_resumes_to_identical_files(tmp_pat
     deadline = time.monotonic() + 5
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [w for w in workers if _alive(w)], "a worker outlived the run"
+    left = [w for w in workers if _alive(w)]
+    _kill_all(left)
+    assert not left, "a worker outlived the run"
     done = subprocess.run(CLI + SIDE + ["--out", str(out), "--resume"], capture_output=True, text=True,
                           env=_env(tmp_path))
     assert done.returncode == 0, done.stderr
