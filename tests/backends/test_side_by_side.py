@@ -32,6 +32,7 @@ def test_how_many_run_at_once():
     assert side_by_side(plan_run(scn, "agent", 3)) == 1                      # the default: one at a time
     assert side_by_side(plan_run(scn, "agent", 3, workers=4)) == 4
     assert side_by_side(plan_run(scn, "agent", 1, workers=4)) == 2          # no more than arms × seeds
+    assert side_by_side(plan_run(scn, "meanfield", workers=4)) == 1         # exact: nothing to share out
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -49,5 +50,8 @@ def test_neural_repetitions_side_by_side_match_and_resume(tmp_path):
         p.name for p in (tmp_path / "one" / "checkpoints").iterdir())
     assert json.loads((folder / "fidelity.json").read_text()) == json.loads((tmp_path / "one" / "fidelity.json").read_text())
     assert not list(folder.glob(".*.part"))          # no half-written file left by racing workers
+    kept = {p: p.stat().st_mtime_ns for p in (folder / "checkpoints").glob("*/round-*/outputs.json")}
+    assert len(kept) == 2 * 2 * 3                    # arms × seeds × (round 0 and rounds 1, 2)
     again = seedbed.run(scn, backend="neural", seeds=2, out=folder, workers=2, resume=True).metrics
-    assert again.equals(serial)                      # every round from its checkpoint
+    assert again.equals(serial)
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept       # every round read back, none computed again

@@ -112,8 +112,8 @@ def side_by_side(plan: RunPlan) -> int:
     """How many repetitions run at once: ``workers`` local processes (one thread each) when
     asked for on the local executor, else 1 (this process, every core). With Ray, ``workers``
     is the local instance's CPUs, not this."""
-    if plan.executor != "local" or not plan.workers:
-        return 1
+    if plan.executor != "local" or not plan.workers or not plan.stochastic:
+        return 1                                   # an exact run is one repetition per arm: no pool
     return min(plan.workers, len(plan.arms) * len(plan.seeds))
 
 
@@ -150,7 +150,7 @@ def _execute_side_by_side(plan: RunPlan, workdir: Path | None, lineage: Lineage,
                 lineage.write(e)
             added += 1
 
-    run_local(run_repetition_task, tasks, on_done, side_by_side(plan))
+    run_local(run_repetition_task, tasks, on_done, side_by_side(plan), method="spawn")   # one BLAS thread each
 
 
 def run_repetition_task(task: dict) -> tuple[pa.Table, list[dict], list[tuple[int, dict]]]:

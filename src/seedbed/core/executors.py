@@ -61,17 +61,19 @@ def one_thread() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, workers: int | None = None) -> None:
+def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, workers: int | None = None,
+              method: str | None = None) -> None:
     """Run ``fn(task)`` for every task: inline for one worker (or one task), else on a
     process pool. Forked workers when torch is not loaded in this process (fast start),
     spawned ones when it is (forking a process that has started torch's thread pools is
-    unsafe)."""
+    unsafe), or as ``method`` says ("spawn": a fresh interpreter, whose BLAS starts with the
+    workers' one thread; a forked one keeps the thread count its parent's BLAS started with)."""
     workers = workers or default_workers()
     if workers <= 1 or len(tasks) <= 1:
         for i, t in enumerate(tasks):
             on_done(i, fn(t))
         return
-    method = "spawn" if "torch" in sys.modules else "fork"
+    method = method or ("spawn" if "torch" in sys.modules else "fork")
     saved = {k: os.environ.get(k) for k in worker_env()}
     os.environ.update(worker_env())              # inherited by the workers
     try:
@@ -100,12 +102,14 @@ def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, w
 
 
 def _default_signals() -> None:
-    """A worker's SIGINT and SIGTERM back to Python's defaults: a forked worker inherits the
-    CLI's handlers, which turn a signal into an exception the pool would hand back as a
-    task's result, and keep the worker alive."""
+    """A worker's signals: SIGTERM back to the default (a forked worker inherits the CLI's
+    handlers, which turn a signal into an exception the pool would hand back as a task's
+    result, and keep the worker alive), and SIGINT ignored: a terminal's Ctrl-C reaches the
+    whole process group, and the parent, which owns it, stops the workers itself (a worker's
+    own KeyboardInterrupt would print a traceback and could read as a dead worker)."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 

@@ -13,7 +13,9 @@ copied; :func:`seedbed.backends.neural.model.load_folder` and the Inspect provid
 folder as the base with these adapters. A run started again
 with the same folder *restores* finished rounds from their outputs, loads the last one's
 weights and computes only what is missing (resume). Older rounds are pruned to their
-outputs (see :meth:`RoundCheckpoints.prune`).
+outputs (see :meth:`RoundCheckpoints.prune`). Round 0 (``round-0000``) holds outputs only:
+the base's measured shares, probe stats and rates, so a repetition read back does not probe
+its base again (the weights are the base's own folder).
 
 The Ray Tune path (:mod:`seedbed.backends.tune_pbt`) uses the same round checkpoints, and
 :func:`write_weights` / :func:`read_weights` for its trial checkpoints and for the
