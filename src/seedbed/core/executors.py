@@ -88,11 +88,10 @@ def run_local(fn: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone, w
             except BrokenProcessPool:         # a worker was killed (a signal, out of memory)
                 raise WorkerDied(f"{WorkerDied.REASON}; the tasks that finished are saved: run the same command "
                                  "again to resume") from None
-            except BaseException:             # Ctrl-C, SIGTERM or a failed task: drop what has not started,
-                for f in pending:             # and stop what has (a neural repetition runs for minutes;
-                    f.cancel()                # its finished rounds are checkpointed)
-                _stop_workers(pool)
-                raise
+            except BaseException:             # Ctrl-C, SIGTERM or a failed task: stop the workers (a neural
+                _stop_workers(pool)           # repetition runs for minutes; its finished rounds are kept).
+                raise                         # Not f.cancel() first: the pool then fails every future
+                                              # itself, and a cancelled one makes its thread raise (3.11)
     finally:
         for k, v in saved.items():
             if v is None:
