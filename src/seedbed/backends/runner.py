@@ -159,11 +159,11 @@ def run_repetition_task(task: dict) -> tuple[pa.Table, list[dict], list[tuple[in
     from seedbed.core.executors import one_thread
 
     one_thread()
-    rows, lineage, rounds = Rows(), Lineage(), []
-    get_backend(task["backend"]).run(Repetition(
-        task["scenario"], task["arm"], task["seed"], rows, lineage, lambda r, snap: rounds.append((r, snap)), None,
-        task["workdir"], root_seed=task["root_seed"]))
-    return rows.table(), lineage.events, rounds
+    lineage, rounds = Lineage(), []
+    table = run_repetition(task["scenario"], task["backend"], task["seed"], task["arm"], task["workdir"],
+                           lineage=lineage, root_seed=task["root_seed"],
+                           progress=lambda r, snap: rounds.append((r, snap)))
+    return table, lineage.events, rounds
 
 
 def add_table(rows: Rows, table: pa.Table) -> None:
@@ -181,14 +181,14 @@ def add_table(rows: Rows, table: pa.Table) -> None:
 
 def run_repetition(scn: Scenario, backend: str, seed: int, arm: str = "scenario", workdir: Path | None = None,
                    schedule: list[dict] | None = None, lineage: Lineage | None = None,
-                   root_seed: int | None = None) -> pa.Table:
-    """One repetition of one arm (a sweep point, a condition, a replay): its tidy rows.
-    ``root_seed``: the run's root seed (default ``scn.seed``), which shared state such as a
-    pre-trained base model is derived from."""
+                   root_seed: int | None = None, progress: Callable[[int, dict], None] | None = None) -> pa.Table:
+    """One repetition of one arm (a sweep point, a condition, a replay, a side-by-side task): its
+    tidy rows. ``root_seed``: the run's root seed (default ``scn.seed``), which shared state such
+    as a pre-trained base model is derived from. ``progress(round, snapshot)`` after each round."""
     rows = Rows()
     root = scn.seed if root_seed is None else root_seed
     scn = scn.model_copy(update={"rounds": resolve_rounds(scn, backend), "seed": seed})
-    get_backend(backend).run(Repetition(scn, arm, seed, rows, lineage, None, schedule, workdir, root_seed=root))
+    get_backend(backend).run(Repetition(scn, arm, seed, rows, lineage, progress, schedule, workdir, root_seed=root))
     return rows.table()
 
 
