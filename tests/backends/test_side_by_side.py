@@ -36,14 +36,23 @@ def test_how_many_run_at_once():
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_neural_repetitions_side_by_side_match_and_resume(tmp_path):
+def test_neural_repetitions_side_by_side_match_and_resume(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
+    import seedbed.core.executors as executors
     from tests.backends.neural.test_neural import TINY
 
     scn = load_scenario("seed", TINY + ["neural.rounds=2"])
     serial = seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "one").metrics
+    pool, started = executors.run_local, []
+
+    def run_local(fn, tasks, *a, **kw):              # the fidelity table is there before any worker starts
+        started.append((tmp_path / "two" / "fidelity.json").exists())
+        return pool(fn, tasks, *a, **kw)
+
+    monkeypatch.setattr(executors, "run_local", run_local)
     both = seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "two", workers=2).metrics
+    assert started == [True]                          # so no worker measures it again
     assert both.equals(serial)                        # one thread each, as here (tests/conftest.py)
     folder = tmp_path / "two"
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == sorted(
@@ -52,6 +61,10 @@ def test_neural_repetitions_side_by_side_match_and_resume(tmp_path):
     assert not list(folder.glob(".*.part"))          # no half-written file left by racing workers
     kept = {p: p.stat().st_mtime_ns for p in (folder / "checkpoints").glob("*/round-*/outputs.json")}
     assert len(kept) == 2 * 2 * 3                    # arms × seeds × (round 0 and rounds 1, 2)
+    left = [folder / ".metrics.parquet.x1.part", folder / "checkpoints" / ".outputs.json.x2.part"]
+    for p in left:                                   # what a worker killed mid-write leaves
+        p.write_bytes(b"half")
     again = seedbed.run(scn, backend="neural", seeds=2, out=folder, workers=2, resume=True).metrics
+    assert not any(p.exists() for p in left)
     assert again.equals(serial)
     assert {p: p.stat().st_mtime_ns for p in kept} == kept       # every round read back, none computed again

@@ -80,6 +80,19 @@ def test_a_second_process_on_the_same_folder_is_refused_and_the_first_is_unharme
     assert (out / "data.txt").read_text() == "first"
 
 
+def test_a_resume_clears_the_temporaries_of_unfinished_writes_only(tmp_path):
+    out = tmp_path / "r"
+    with claim(out, "a test run", {"x": 1}):
+        (out / "sub").mkdir()
+        (out / "sub" / "data.part").write_text("a file of the run")     # not a temporary's name
+    left = [out / ".metrics.parquet.abc123.part", out / "sub" / ".outputs.json.def456.part"]
+    for p in left:
+        p.write_text("half")
+    with claim(out, "a test run", {"x": 1}, resume=True):
+        assert not any(p.exists() for p in left)
+    assert (out / "sub" / "data.part").read_text() == "a file of the run"
+
+
 def test_two_cli_processes_on_one_folder(tmp_path):
     out = tmp_path / "r"
     env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / ".mpl")}

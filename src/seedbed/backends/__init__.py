@@ -62,6 +62,11 @@ class Backend:
     optional, final metrics at many parameter points at once (exact backends only): share/<name>
     and ``grid_metrics``.
     ``executors``: the executors its populations can use.
+    ``prepare(scn, root_seed)``: shared state built once before repetitions run side by side
+    (a pre-trained base), as the scenario pointed at it. ``set_up_folder(scn, root_seed,
+    workdir)``: files every repetition of a run shares, written into the run folder once by
+    the process that starts the workers (the neural base's fidelity table), so they are not
+    each measured again by every worker.
     """
 
     name: str
@@ -73,6 +78,7 @@ class Backend:
     final_many: Callable[[list[Scenario]], list[dict[str, float]]] | None = None   # many scenarios, batched
     check: Callable[[Scenario, str], None] | None = None   # refuse what it cannot honour (scenario, executor)
     prepare: Callable[[Scenario, int], Scenario] | None = None   # build shared state once (scenario, root seed)
+    set_up_folder: Callable[[Scenario, int, Path], None] | None = None   # run-folder files (scenario, root seed, folder)
     executors: tuple[str, ...] = ("local",)
 
 

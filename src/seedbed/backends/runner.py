@@ -122,12 +122,15 @@ def _execute_side_by_side(plan: RunPlan, workdir: Path | None, lineage: Lineage,
     """``execute`` on a local process pool: the same repetitions, rows and lineage, in the
     same order as one after another (a repetition's results are added once every one
     before it has finished), so the table is the serial run's. Each repetition's rounds
-    reach ``progress`` when it finishes. Shared state (a pre-trained base) is built here
-    first, so the workers find it rather than race to build it."""
+    reach ``progress`` when it finishes. Shared state (a pre-trained base, the run folder's
+    fidelity table) is built here first, so the workers find it rather than race to build it."""
     from seedbed.core.executors import run_local
 
-    prepare = get_backend(plan.backend).prepare
-    root = plan.scenario.seed
+    backend = get_backend(plan.backend)
+    prepare, root = backend.prepare, plan.scenario.seed
+    if workdir is not None and backend.set_up_folder is not None:      # as the first repetition would
+        _, first = plan.arms[0]
+        backend.set_up_folder(first.model_copy(update={"seed": plan.seeds[0]}), root, workdir)
     tasks = []
     for arm, scn in plan.arms:
         scn = prepare(scn, root) if prepare is not None else scn
@@ -145,7 +148,7 @@ def _execute_side_by_side(plan: RunPlan, workdir: Path | None, lineage: Lineage,
         done[i] = (table, events)
         while added in done:                       # in repetition order, as a serial run adds them
             table, events = done.pop(added)
-            add_table(rows, table)
+            rows.extend(table)
             for e in events:
                 lineage.write(e)
             added += 1
@@ -164,19 +167,6 @@ def run_repetition_task(task: dict) -> tuple[pa.Table, list[dict], list[tuple[in
                            lineage=lineage, root_seed=task["root_seed"],
                            progress=lambda r, snap: rounds.append((r, snap)))
     return table, lineage.events, rounds
-
-
-def add_table(rows: Rows, table: pa.Table) -> None:
-    """Append a table of tidy rows to ``rows`` through ``rows.add`` (so a tracker sees them),
-    one call per run of rows sharing arm, seed, member and metric, in the table's order."""
-    c = table.to_pydict()
-    key = list(zip(c["arm"], c["seed"], c["member"], c["metric"]))
-    start = 0
-    for i in range(1, len(key) + 1):
-        if i == len(key) or key[i] != key[start]:
-            arm, seed, member, metric = key[start]
-            rows.add(arm, seed, np.asarray(c["round"][start:i]), member, metric, np.asarray(c["value"][start:i]))
-            start = i
 
 
 def run_repetition(scn: Scenario, backend: str, seed: int, arm: str = "scenario", workdir: Path | None = None,

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from seedbed.results.writing import file_hashes, write_json  # noqa: F401  (file_hashes: re-exported for callers)
+from seedbed.results.writing import file_hashes, remove_leftovers, write_json  # noqa: F401  (file_hashes: re-exported for callers)
 from seedbed.core.schema import ScenarioError, StoppedRun
 
 SPEC = ".seedbed-spec.json"       # what this folder holds (written when claimed)
@@ -112,6 +112,7 @@ def claim(out: Path, what: str, spec: dict[str, Any], resume: bool = False, forc
                                     f"{force_flag} to replace it, or choose another --out")
             else:
                 (out / "manifest.json").unlink(missing_ok=True)   # incomplete until it is written again
+        remove_leftovers(out)             # half-writes of a killed process; the lock says none is writing now
         write_json(out / SPEC, {"what": what, "spec": spec})
         yield out
         ok = True

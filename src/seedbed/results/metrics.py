@@ -66,6 +66,19 @@ class Rows:
         self.cols["metric"] += [metric] * n
         self.cols["value"] += values.tolist()
 
+    def extend(self, table: pa.Table) -> None:
+        """Append a table of tidy rows (another collector's ``table()``) through :meth:`add`,
+        one call per run of rows sharing arm, seed, member and metric, in the table's order,
+        so a subclass that watches ``add`` (an experiment tracker) sees every row."""
+        c = table.to_pydict()
+        key = list(zip(c["arm"], c["seed"], c["member"], c["metric"]))
+        start = 0
+        for i in range(1, len(key) + 1):
+            if i == len(key) or key[i] != key[start]:
+                arm, seed, member, metric = key[start]
+                self.add(arm, seed, np.asarray(c["round"][start:i]), member, metric, np.asarray(c["value"][start:i]))
+                start = i
+
     def table(self) -> pa.Table:
         return pa.table(self.cols, schema=SCHEMA)
 

@@ -60,6 +60,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def remove_leftovers(folder: Path) -> int:
+    """Delete the temporaries of writes that never finished (a process killed between
+    creating ``.<name>.<random>.part`` and moving it into place) anywhere under ``folder``;
+    only safe while no other process writes there. Returns how many were removed."""
+    n = 0
+    for p in Path(folder).rglob(".*.part"):
+        if p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 def disk_full(path: Path) -> StoppedRun:
     """The one line for a write that found the disk full (nothing half-written is left)."""
     return StoppedRun(f"{Path(path).parent}: no space left on the device while writing {Path(path).name}; nothing "

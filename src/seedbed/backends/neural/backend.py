@@ -5,7 +5,8 @@ with ``executor="ray"`` (:mod:`seedbed.backends.tune_pbt`); both write the same 
 Order of work for one repetition: refuse any scenario field the backend cannot honour
 (:mod:`.support`, for this arm and its control, before anything is written), pre-train
 or find the base model from the run's *root* seed (:mod:`.pretrain`), write the base's
-fidelity table to the run folder once per run (``fidelity.json``, :mod:`.fidelity`),
+fidelity table to the run folder once per run (``fidelity.json``, :mod:`.fidelity`; with
+``--workers`` the process that starts them writes it first),
 then run the members' rounds (:mod:`.run`) through the shared population loop. A single
 policy also writes its round-0 probe stats (the base's measured behaviour).
 """
@@ -13,6 +14,7 @@ policy also writes its round-0 probe stats (the base's measured behaviour).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -30,18 +32,15 @@ def run(rep: Repetition) -> None:
     except ImportError:
         raise ScenarioError("the neural backend needs the 'neural' extra: pip install -c constraints.txt "
                             "'seedbed[neural]' (torch pinned to 2.13.0)") from None
-    from seedbed.backends.neural.pretrain import base_fidelity, base_model, root_seed
-    from seedbed.backends.neural.run import NeuralPopulation, Setup, member_run, write_probe_file
+    from seedbed.backends.neural.pretrain import base_model, root_seed
+    from seedbed.backends.neural.run import NeuralPopulation, Setup, member_run
     from seedbed.backends.neural.support import check_scenario
 
     scn, root = rep.scenario, root_seed(rep)
     check_scenario(scn, rep.executor)                      # before anything is pre-trained or written
     base = base_model(scn, root)
     if rep.workdir is not None:
-        write_probe_file(rep.workdir, scn)
-        fid = rep.workdir / "fidelity.json"
-        if not fid.exists():                               # once per run: every repetition shares the base
-            write_text(fid, json.dumps(base_fidelity(scn, base), indent=2))   # atomic: workers may race
+        _write_folder_files(scn, base, rep.workdir)
     if scn.population.members > 1 and rep.executor == "ray":
         from seedbed.backends.tune_pbt import run_population_tune
         run_population_tune(rep)
@@ -55,6 +54,25 @@ def run(rep: Repetition) -> None:
     run_members(rep, one.step, S0=one.initial_shares()[None])
     for metric, v in one.initial_stats.items():          # round 0: the base's probes
         rep.rows.add(rep.arm, rep.seed, np.zeros(1), 0, metric, np.array([v]))
+
+
+def _write_folder_files(scn, base, workdir: Path) -> None:
+    """probes.jsonl, and the base's fidelity table once per run (every repetition shares the
+    base; measuring it loads the model and runs every probe). Both writes are atomic."""
+    from seedbed.backends.neural.pretrain import base_fidelity
+    from seedbed.backends.neural.run import write_probe_file
+
+    write_probe_file(workdir, scn)
+    fid = workdir / "fidelity.json"
+    if not fid.exists():
+        write_text(fid, json.dumps(base_fidelity(scn, base), indent=2))
+
+
+def _set_up_folder(scn, root_seed: int, workdir: Path) -> None:
+    """The run folder's shared files, written before side-by-side workers start, from the
+    scenario as the first repetition of a serial run sees it (so the files are the same)."""
+    from seedbed.backends.neural.pretrain import base_model
+    _write_folder_files(scn, base_model(scn, root_seed), workdir)
 
 
 def _check(scn, executor: str) -> None:
@@ -72,4 +90,4 @@ def _prepare(scn, root_seed: int):
 
 
 BACKEND = register(Backend("neural", run, stochastic=True, rounds=lambda scn: scn.neural.rounds or scn.rounds,
-                           executors=("local", "ray"), check=_check, prepare=_prepare))
+                           executors=("local", "ray"), check=_check, prepare=_prepare, set_up_folder=_set_up_folder))
