@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 
 from seedbed.core.schema import StoppedRun, no_space
 
+TEMP_SUFFIX = ".part"      # an atomic write's temporary: .<name>.<random>.part beside its file
+
 PACKAGES = ("seedbed", "numpy", "pydantic", "pyarrow", "matplotlib", "typer", "rich", "torch", "transformers")
 
 
@@ -39,7 +41,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     leaves the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -60,16 +62,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def remove_leftovers(folder: Path) -> int:
+def remove_leftovers(folder: Path) -> None:
     """Delete the temporaries of writes that never finished (a process killed between
-    creating ``.<name>.<random>.part`` and moving it into place) anywhere under ``folder``;
-    only safe while no other process writes there. Returns how many were removed."""
-    n = 0
-    for p in Path(folder).rglob(".*.part"):
+    creating ``.<name>.<random>.part`` in :func:`atomic_write` and moving it into place)
+    anywhere under ``folder``; only safe while no other process writes there."""
+    for p in Path(folder).rglob(f".*{TEMP_SUFFIX}"):
         if p.is_file() and not p.is_symlink():
             p.unlink(missing_ok=True)
-            n += 1
-    return n
 
 
 def disk_full(path: Path) -> StoppedRun:
