@@ -153,6 +153,34 @@ def test_a_round_resumes_after_a_crash_without_repeating_or_losing_work(tmp_path
     assert (tmp_path / "run" / "report.md").exists()
 
 
+def test_a_run_folder_without_its_weight_files_resumes_finished_rounds_only(tmp_path, monkeypatch):
+    """A run folder carried to another machine without its weight files (outputs only) reads
+    its finished repetitions back unchanged; a repetition that still has rounds to compute is
+    refused with one line naming the round whose weights are gone, instead of training the
+    base from that round on."""
+    from seedbed.backends.neural.run import NeuralRun
+
+    scn = load_scenario("seed", TINY)
+    first = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run").metrics
+    weights = [f for f in (tmp_path / "run" / "checkpoints").rglob("*") if f.is_file() and f.name != "outputs.json"]
+    assert weights
+    for f in weights:
+        f.unlink()
+    again = seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "run", resume=True).metrics
+    assert again.equals(first)
+
+    original = NeuralRun.round
+    monkeypatch.setattr(NeuralRun, "round", lambda self, r: (_ for _ in ()).throw(SimulatedKill())
+                        if self.streams.path[0] == "control" and r == 3 else original(self, r))
+    with pytest.raises(SimulatedKill):
+        seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "cut")
+    monkeypatch.setattr(NeuralRun, "round", original)
+    seed = first["seed"][0].as_py()
+    (tmp_path / "cut" / "checkpoints" / f"control-{seed}" / "round-0002" / "model.safetensors").unlink()
+    with pytest.raises(ScenarioError, match=rf"control-{seed}/round-0002: round 2 has outputs but no weights"):
+        seedbed.run(scn, backend="neural", seeds=1, out=tmp_path / "cut", resume=True)
+
+
 def test_a_finished_repetition_read_again_probes_nothing(tmp_path, monkeypatch):
     """Round 0 (the base's probes) is kept with the checkpoints: a resumed run, or a later look of
     a sequential one, reads every finished round back, round 0 included, and measures nothing."""

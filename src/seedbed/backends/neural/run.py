@@ -293,6 +293,18 @@ class NeuralRun:
             self.checkpoints.save(r, self.model, self.tok, self.opt, out)
         return out
 
+    def refuse_weightless(self, r: int) -> None:
+        """Refuse to compute round r of a single policy when round r − 1 was restored from
+        outputs whose weights are gone (a run folder copied without its weight files): the
+        round would train the base instead, silently. A round this run computed, or restored
+        with its weights, leaves them (checkpoints keep at least the last round's)."""
+        cp = self.checkpoints
+        if cp is None or r < 2 or self.finished(r) or not cp.finished(r - 1) or cp.has_weights(r - 1):
+            return
+        from seedbed.core.schema import ScenarioError
+        raise ScenarioError(f"{cp.path(r - 1)}: round {r - 1} has outputs but no weights, so round {r} cannot "
+                            f"continue from it; delete {cp.folder} to run this repetition again")
+
     def advance(self, r: int) -> dict[str, Any]:
         """Round r's outputs: restored if finished, else computed."""
         return self.restore(r) if self.finished(r) else self.compute(r)
@@ -300,6 +312,7 @@ class NeuralRun:
     def step(self, S: np.ndarray, writer: np.ndarray, configs: list[dict[str, float]], r: int):
         """The population loop's step for one policy (M = 1)."""
         self.config = dict(configs[0])
+        self.refuse_weightless(r)
         return stack_outputs([self.advance(r)])
 
     # ----------------------------------------------------------------- weights
