@@ -1,0 +1,88 @@
+"""Carry a neural run folder between machines without its weights, and check the base it needs.
+
+The 8-round SmolLM2 experiment (docs/smollm2.md, "Eight rounds") needs more CPU time than one
+machine session holds, and its run folders live under the ignored ``runs/``. What a resumed run
+needs of a finished repetition is its rounds' ``outputs.json`` (measured shares, probe stats,
+rates): the runner reads those back and computes nothing. So the carried state is the run folder
+without weight files, and without repetitions that had not finished their last round (they are
+run again, from their seed). ``seedbed`` refuses to continue a repetition whose restored round
+has no weights, so a state packed wrongly fails loudly, never silently.
+
+    python carry.py pack RUN STATE       copy RUN into STATE (replaced), weights left out
+    python carry.py unpack STATE RUN     copy STATE into RUN (which must not exist)
+    python carry.py base FOLDER FILE     SHA-256 of the adapted base's weights: record it in FILE
+                                         the first time, refuse a different base after that
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+WEIGHTS = {"model.safetensors", "optimizer.pt"}
+SKIP = {".seedbed.lock"}
+
+
+def rounds_of(run: Path) -> int:
+    """The rounds each repetition of ``run`` runs (from the folder's spec)."""
+    spec = json.loads((run / ".seedbed-spec.json").read_text())["spec"]
+    return int(spec["scenario"]["neural"]["rounds"])
+
+
+def finished(rep: Path, rounds: int) -> bool:
+    return (rep / f"round-{rounds:04d}" / "outputs.json").exists()
+
+
+def pack(run: Path, state: Path) -> None:
+    rounds = rounds_of(run)
+    tmp = state.with_name(state.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    kept = dropped = 0
+    for f in sorted(run.rglob("*")):
+        rel = f.relative_to(run)
+        if not f.is_file() or f.name in WEIGHTS | SKIP or f.name.endswith(".part") or \
+                any(p.endswith(".tmp") for p in rel.parts):
+            continue
+        if rel.parts[0] == "checkpoints" and len(rel.parts) > 2 and not finished(run / rel.parts[0] / rel.parts[1], rounds):
+            continue
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, tmp / rel)
+    reps = sorted((run / "checkpoints").iterdir()) if (run / "checkpoints").exists() else []
+    kept = sum(finished(r, rounds) for r in reps)
+    dropped = len(reps) - kept
+    shutil.rmtree(state, ignore_errors=True)
+    tmp.rename(state)
+    print(f"{state}: {kept} finished repetitions carried, {dropped} unfinished left out")
+
+
+def unpack(state: Path, run: Path) -> None:
+    if run.exists():
+        sys.exit(f"{run}: exists; unpack only into a new folder")
+    shutil.copytree(state, run)
+    print(f"{run}: unpacked from {state}")
+
+
+def base(folder: Path, record: Path) -> None:
+    h = hashlib.sha256()
+    with open(folder / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if not record.exists():
+        record.write_text(digest + "\n")
+        print(f"{record}: recorded {digest[:16]}…")
+    elif record.read_text().strip() != digest:
+        sys.exit(f"{folder}: its weights' SHA-256 {digest[:16]}… is not the {record.read_text()[:16]}… the carried "
+                 "state was run on; the state cannot be continued on this base")
+    else:
+        print(f"{folder}: the base the state was run on ({digest[:16]}…)")
+
+
+if __name__ == "__main__":
+    commands = {"pack": pack, "unpack": unpack, "base": base}
+    if len(sys.argv) != 4 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    commands[sys.argv[1]](Path(sys.argv[2]), Path(sys.argv[3]))

@@ -1,0 +1,77 @@
+"""The experiment scripts in experiments/: carrying a run folder between machines without its
+weights keeps every finished repetition and continues the run to the same rows."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import seedbed  # noqa: E402
+from seedbed.core.config import load_scenario  # noqa: E402
+
+CARRY = Path(__file__).resolve().parents[1] / "experiments" / "smollm2-8-rounds" / "carry.py"
+TINY = ["neural.d_model=32", "neural.n_layer=1", "neural.n_head=2", "neural.corpus_size=400",
+        "neural.pretrain_steps=30", "neural.pretrain_batch=16", "neural.competence=1.0", "neural.max_number=6",
+        "neural.prompts_per_round=16", "neural.probe_size=8", "neural.rounds=3", "neural.batch_size=16"]
+
+
+def _carry():
+    spec = importlib.util.spec_from_file_location("carry", CARRY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Cut(BaseException):
+    """A machine taken away mid-run (not an Exception: nothing in seedbed catches it)."""
+
+
+def test_a_carried_state_holds_no_weights_and_resumes_to_the_same_rows(tmp_path, monkeypatch, capsys):
+    from seedbed.backends.neural.run import NeuralRun
+
+    carry = _carry()
+    scn = load_scenario("seed", TINY)
+    reference = seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "ref").metrics
+    original = NeuralRun.round
+    seen = []
+
+    def cutting(self, r):                                   # the second control repetition, at round 2
+        if self.streams.path[0] == "control" and r == 2:
+            seen.append(r)
+            if len(seen) == 2:
+                raise Cut()
+        return original(self, r)
+
+    monkeypatch.setattr(NeuralRun, "round", cutting)
+    with pytest.raises(Cut):
+        seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "machine-1")
+    monkeypatch.setattr(NeuralRun, "round", original)
+
+    carry.pack(tmp_path / "machine-1", tmp_path / "state")
+    assert "3 finished repetitions carried, 1 unfinished left out" in capsys.readouterr().out
+    files = [p.relative_to(tmp_path / "state") for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert files and not [f for f in files if f.name in ("model.safetensors", "optimizer.pt", ".seedbed.lock")]
+    held = sorted(p.name.split("-")[0] for p in (tmp_path / "state" / "checkpoints").iterdir())
+    assert held == ["control", "scenario", "scenario"]
+
+    carry.unpack(tmp_path / "state", tmp_path / "machine-2")
+    with pytest.raises(SystemExit, match="exists"):
+        carry.unpack(tmp_path / "state", tmp_path / "machine-2")
+    resumed = seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "machine-2", resume=True).metrics
+    assert resumed.equals(reference)
+
+
+def test_the_base_check_records_once_and_refuses_another_base(tmp_path):
+    carry = _carry()
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"weights a")
+    (tmp_path / "b" / "model.safetensors").write_bytes(b"weights b")
+    carry.base(tmp_path / "a", tmp_path / "base.sha256")
+    carry.base(tmp_path / "a", tmp_path / "base.sha256")                       # the same base: fine
+    with pytest.raises(SystemExit, match="cannot be continued on this base"):
+        carry.base(tmp_path / "b", tmp_path / "base.sha256")
