@@ -26,6 +26,7 @@ if [ ! -f $HERE/plan.json ]; then                  # the pilot (root seed 2) and
     $SB plan seed --backend neural --pilot runs/smol8-pilot "${S8[@]}" --set seed=3 --use pilot --looks 3 \
         --out runs/smol8-plan
     cp runs/smol8-plan/plan.json $HERE/plan.json
+    $PY $HERE/carry.py pack runs/smol8-pilot $HERE/pilot          # the evidence the plan was made from
 fi
 
 RUN=runs/smol8-seq                                 # the test (root seed 3: no seed of the pilot)
