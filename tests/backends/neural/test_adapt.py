@@ -3,6 +3,7 @@ writes, what adaptation.json records, the cache, and how a folder's probes becom
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -19,6 +20,7 @@ from seedbed.backends.neural.model import build_model, build_tokenizer, load, sa
 from seedbed.backends.neural.task import Task  # noqa: E402
 from seedbed.core.config import load_scenario  # noqa: E402
 from seedbed.core.schema import ScenarioError  # noqa: E402
+from seedbed.results.writing import code_revision  # noqa: E402
 
 from tests.backends.neural.test_smollm2 import chat_tokenizer, tiny_llama  # noqa: E402
 
@@ -45,6 +47,10 @@ def test_adaptation_writes_a_model_folder_with_its_record_and_is_cached(base, tm
     assert info["probes"] == ("exact" if info["valid_mass"] >= chat.VALID_MASS else "sampled")
     assert json.loads((out / "fidelity.json").read_text()) == info["after"]
     assert any("step 12/12" in line for line in lines)
+    assert info["code_revision"] == code_revision()
+    assert info["weights_sha256"] == hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    again = adapt(base, scn, QUICK, cache=tmp_path / "cache-2")              # built again elsewhere: the same weights
+    assert json.loads((again / "adaptation.json").read_text())["weights_sha256"] == info["weights_sha256"]
     model, tok = load(out)                                              # an ordinary folder: no adapters left
     assert not hasattr(model, "peft_config") and chat.is_chat(tok)
     stamp = (out / "model.safetensors").stat().st_mtime_ns
