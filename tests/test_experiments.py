@@ -4,6 +4,7 @@ weights keeps every finished repetition and continues the run to the same rows."
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,12 @@ def test_a_carried_state_holds_no_weights_and_resumes_to_the_same_rows(tmp_path,
     resumed = seedbed.run(scn, backend="neural", seeds=2, out=tmp_path / "machine-2", resume=True).metrics
     assert resumed.equals(reference)
 
+    carry.pack(tmp_path / "machine-2", tmp_path / "state")                 # the state moves on
+    assert "4 finished repetitions carried, 0 unfinished" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="holds 1 finished repetitions that .*machine-1 lacks"):
+        carry.pack(tmp_path / "machine-1", tmp_path / "state")             # a stale folder cannot undo it
+    assert len(list((tmp_path / "state" / "checkpoints").iterdir())) == 4
+
 
 def test_the_base_check_records_once_and_refuses_another_base(tmp_path):
     carry = _carry()
@@ -75,3 +82,13 @@ def test_the_base_check_records_once_and_refuses_another_base(tmp_path):
     carry.base(tmp_path / "a", tmp_path / "base.sha256")                       # the same base: fine
     with pytest.raises(SystemExit, match="cannot be continued on this base"):
         carry.base(tmp_path / "b", tmp_path / "base.sha256")
+    (tmp_path / "base.sha256").unlink()
+    (tmp_path / "state").mkdir()
+    with pytest.raises(SystemExit, match="the state's base is unknown"):
+        carry.base(tmp_path / "b", tmp_path / "base.sha256")
+    assert not (tmp_path / "base.sha256").exists()
+
+
+def test_the_experiment_script_parses():
+    proc = subprocess.run(["bash", "-n", str(CARRY.with_name("run.sh"))], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

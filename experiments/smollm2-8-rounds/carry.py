@@ -5,13 +5,15 @@ machine session holds, and its run folders live under the ignored ``runs/``. Wha
 needs of a finished repetition is its rounds' ``outputs.json`` (measured shares, probe stats,
 rates): the runner reads those back and computes nothing. So the carried state is the run folder
 without weight files, and without repetitions that had not finished their last round (they are
-run again, from their seed). ``seedbed`` refuses to continue a repetition whose restored round
-has no weights, so a state packed wrongly fails loudly, never silently.
+run again, from their seed). ``seedbed`` refuses to continue a single-policy repetition whose
+restored round has no weights, so a state packed wrongly fails loudly, never silently
+(population runs, whose members live in ``member-MMM/`` folders, are not handled here).
 
     python carry.py pack RUN STATE       copy RUN into STATE (replaced), weights left out
     python carry.py unpack STATE RUN     copy STATE into RUN (which must not exist)
     python carry.py base FOLDER FILE     SHA-256 of the adapted base's weights: record it in FILE
                                          the first time, refuse a different base after that
+                                         (and refuse to record one beside a state of unknown base)
 """
 
 from __future__ import annotations
@@ -36,26 +38,38 @@ def finished(rep: Path, rounds: int) -> bool:
     return (rep / f"round-{rounds:04d}" / "outputs.json").exists()
 
 
+def finished_reps(folder: Path, rounds: int) -> set[str]:
+    """Names of the repetitions (``<arm>-<seed>``) in ``folder/checkpoints`` that finished every round."""
+    cp = folder / "checkpoints"
+    return {r.name for r in cp.iterdir() if finished(r, rounds)} if cp.exists() else set()
+
+
 def pack(run: Path, state: Path) -> None:
+    """Copy ``run`` into ``state`` without weights and without unfinished repetitions. Safe while
+    the run goes on: the finished repetitions are decided before any file is listed, and a
+    finished repetition's files no longer change. Refused if ``state`` holds a finished
+    repetition the run lacks (newer work carried from elsewhere would be lost)."""
     rounds = rounds_of(run)
+    done = finished_reps(run, rounds)
+    lost = finished_reps(state, rounds) - done if state.exists() else set()
+    if lost:
+        sys.exit(f"{state}: holds {len(lost)} finished repetitions that {run} lacks (e.g. {min(lost)}); "
+                 f"unpack it into a new folder and continue that instead")
     tmp = state.with_name(state.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    kept = dropped = 0
     for f in sorted(run.rglob("*")):
         rel = f.relative_to(run)
         if not f.is_file() or f.name in WEIGHTS | SKIP or f.name.endswith(".part") or \
                 any(p.endswith(".tmp") for p in rel.parts):
             continue
-        if rel.parts[0] == "checkpoints" and len(rel.parts) > 2 and not finished(run / rel.parts[0] / rel.parts[1], rounds):
+        if rel.parts[0] == "checkpoints" and len(rel.parts) > 2 and rel.parts[1] not in done:
             continue
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, tmp / rel)
-    reps = sorted((run / "checkpoints").iterdir()) if (run / "checkpoints").exists() else []
-    kept = sum(finished(r, rounds) for r in reps)
-    dropped = len(reps) - kept
+    reps = len(list((run / "checkpoints").iterdir())) if (run / "checkpoints").exists() else 0
     shutil.rmtree(state, ignore_errors=True)
     tmp.rename(state)
-    print(f"{state}: {kept} finished repetitions carried, {dropped} unfinished left out")
+    print(f"{state}: {len(done)} finished repetitions carried, {reps - len(done)} unfinished left out")
 
 
 def unpack(state: Path, run: Path) -> None:
@@ -72,6 +86,9 @@ def base(folder: Path, record: Path) -> None:
             h.update(block)
     digest = h.hexdigest()
     if not record.exists():
+        if (record.parent / "state").exists():
+            sys.exit(f"{record}: missing beside a carried state/; the state's base is unknown, so it cannot be "
+                     "continued (move state/ away to start the test again from the plan)")
         record.write_text(digest + "\n")
         print(f"{record}: recorded {digest[:16]}…")
     elif record.read_text().strip() != digest:

@@ -4,7 +4,11 @@
 #   experiments/smollm2-8-rounds/run.sh            adapt (once), pilot + plan (once), then the
 #                                                 sequential run, resumed from the carried state
 #   python experiments/smollm2-8-rounds/carry.py pack runs/smol8-seq experiments/smollm2-8-rounds/state
-#                                                 carry what is finished (run it when you stop)
+#                                                 carry what is finished (safe while it runs); then
+#                                                 commit state/ before the machine goes: a hard kill
+#                                                 runs no trap
+# The run folder's spec names the adapted base by its absolute path under runs/.cache, so the
+# state continues in a checkout at the same path with the default SEEDBED_CACHE.
 #
 # The plan (plan.json) is written once, from the pilot, before any seed of the test runs, and is
 # committed with the state: a later machine continues the same design, never a new one.
@@ -15,7 +19,7 @@ export SEEDBED_CACHE=${SEEDBED_CACHE:-$PWD/runs/.cache} MPLCONFIGDIR=$PWD/.venv/
 export XDG_DATA_HOME=$PWD/.venv/.xdg HF_HUB_OFFLINE=1
 SB=.venv/bin/seedbed PY=.venv/bin/python
 
-BASE=$($SB prepare smollm2 --adapt --steps 400 --check-every 50 --set neural.probe_size=16 | tail -n 1)
+BASE=$(COLUMNS=4096 $SB prepare smollm2 --adapt --steps 400 --check-every 50 --set neural.probe_size=16 | tail -n 1)
 $PY $HERE/carry.py base "$BASE" $HERE/base.sha256
 S8=(--set "neural.model=\"$BASE\"" --set neural.probe_size=16 --set neural.prompts_per_round=64
     --set neural.batch_size=16 --set neural.lr=0.002 --set neural.device=cpu --set neural.rounds=8)
@@ -32,5 +36,5 @@ fi
 RUN=runs/smol8-seq                                 # the test (root seed 3: no seed of the pilot)
 [ -d $RUN ] || [ ! -d $HERE/state ] || $PY $HERE/carry.py unpack $HERE/state $RUN
 RESUME=(); [ -d $RUN ] && RESUME=(--resume)
-$SB run seed --backend neural --seeds auto --plan $HERE/plan.json "${S8[@]}" --set seed=3 --out $RUN "${RESUME[@]}"
-$PY $HERE/carry.py pack $RUN $HERE/state
+trap '$PY $HERE/carry.py pack $RUN $HERE/state' EXIT    # also when the run stops or is interrupted
+$SB run seed --backend neural --seeds auto --plan $HERE/plan.json "${S8[@]}" --set seed=3 --out $RUN ${RESUME[@]+"${RESUME[@]}"}
