@@ -18,7 +18,6 @@ restored round has no weights, so a state packed wrongly fails loudly, never sil
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -80,11 +79,11 @@ def unpack(state: Path, run: Path) -> None:
 
 
 def base(folder: Path, record: Path) -> None:
-    h = hashlib.sha256()
-    with open(folder / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            h.update(block)
-    digest = h.hexdigest()
+    from seedbed.backends.neural.model import weights_sha256
+
+    digest = weights_sha256(folder)
+    if digest is None:
+        sys.exit(f"{folder}: no model.safetensors")
     if not record.exists():
         if (record.parent / "state").exists():
             sys.exit(f"{record}: missing beside a carried state/; the state's base is unknown, so it cannot be "

@@ -95,15 +95,13 @@ def adapt(base: Path, scn: Scenario, settings: AdaptSettings | None = None, cach
     info, model, tok = _train(Path(base), scn, s, log or (lambda line: None))
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    from seedbed.backends.neural.model import save
+    from seedbed.backends.neural.model import save, weights_sha256
+    from seedbed.results.writing import code_revision
 
     save(model, tok, tmp)
     # The key is the corpus and the settings; the code and the weights it gave are recorded beside
     # them, since a change in how the loss sums moves the adapted rates (docs/smollm2.md, "Rebuilt").
-    from seedbed.results.writing import code_revision
-
-    with open(tmp / "model.safetensors", "rb") as fh:
-        info.update(code_revision=code_revision(), weights_sha256=hashlib.file_digest(fh, "sha256").hexdigest())
+    info.update(code_revision=code_revision(), weights_sha256=weights_sha256(tmp))
     (tmp / "fidelity.json").write_text(json.dumps(info["after"], indent=2))
     (tmp / "adaptation.json").write_text(json.dumps(info, indent=2))
     out.parent.mkdir(parents=True, exist_ok=True)

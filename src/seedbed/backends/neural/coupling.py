@@ -265,15 +265,11 @@ def default_steps(chat: bool) -> tuple[int, ...]:
 
 
 def weights_hash(base: Path) -> str | None:
-    """The first 12 hex digits of the sha256 of ``base/model.safetensors`` (None without it);
-    streamed: a chat model's file is 0.5 GB."""
-    import hashlib
+    """The first 12 hex digits of the sha256 of ``base/model.safetensors`` (None without it)."""
+    from seedbed.backends.neural.model import weights_sha256
 
-    w = Path(base) / "model.safetensors"
-    if not w.exists():
-        return None
-    with open(w, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()[:12]
+    digest = weights_sha256(base)
+    return None if digest is None else digest[:12]
 
 
 def cached_isolated(scn: Scenario, root_seed: int, seeds: int = 3, steps: tuple[int, ...] | None = None,

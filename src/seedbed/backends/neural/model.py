@@ -84,6 +84,18 @@ class LoraSettings:
     seed: int = 0                  # the adapters' initialisation, without touching global RNG state
 
 
+def weights_sha256(folder: str | Path) -> str | None:
+    """The sha256 (hex) of ``folder/model.safetensors``, None without it; streamed, since a chat
+    model's file is 0.5 GB. Names which weights a cached test or an adapted folder belongs to."""
+    import hashlib
+
+    w = Path(folder) / "model.safetensors"
+    if not w.exists():
+        return None
+    with open(w, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def load(path: str | Path, device: str = "cpu", lora: LoraSettings | None = None):
     """Any local causal-LM folder: (model in eval mode on ``device``, tokenizer).
 
