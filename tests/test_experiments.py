@@ -14,11 +14,9 @@ pytest.importorskip("transformers")
 
 import seedbed  # noqa: E402
 from seedbed.core.config import load_scenario  # noqa: E402
+from tests.backends.neural.test_neural import TINY  # noqa: E402
 
 CARRY = Path(__file__).resolve().parents[1] / "experiments" / "smollm2-8-rounds" / "carry.py"
-TINY = ["neural.d_model=32", "neural.n_layer=1", "neural.n_head=2", "neural.corpus_size=400",
-        "neural.pretrain_steps=30", "neural.pretrain_batch=16", "neural.competence=1.0", "neural.max_number=6",
-        "neural.prompts_per_round=16", "neural.probe_size=8", "neural.rounds=3", "neural.batch_size=16"]
 
 
 def _carry():

@@ -18,23 +18,26 @@ restored round has no weights, so a state packed wrongly fails loudly, never sil
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
 
+from seedbed.backends.neural.checkpoints import RoundCheckpoints
+from seedbed.backends.neural.model import weights_sha256
+from seedbed.results.folders import LOCK, held_spec
+from seedbed.results.writing import TEMP_SUFFIX
+
 WEIGHTS = {"model.safetensors", "optimizer.pt"}
-SKIP = {".seedbed.lock"}
 
 
 def rounds_of(run: Path) -> int:
     """The rounds each repetition of ``run`` runs (from the folder's spec)."""
-    spec = json.loads((run / ".seedbed-spec.json").read_text())["spec"]
-    return int(spec["scenario"]["neural"]["rounds"])
+    return int(held_spec(run)["scenario"]["neural"]["rounds"])
 
 
 def finished(rep: Path, rounds: int) -> bool:
-    return (rep / f"round-{rounds:04d}" / "outputs.json").exists()
+    """Whether repetition folder ``rep`` finished its last round (its outputs were saved)."""
+    return RoundCheckpoints(rep, keep=1).finished(rounds)
 
 
 def finished_reps(folder: Path, rounds: int) -> set[str]:
@@ -58,7 +61,7 @@ def pack(run: Path, state: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     for f in sorted(run.rglob("*")):
         rel = f.relative_to(run)
-        if not f.is_file() or f.name in WEIGHTS | SKIP or f.name.endswith(".part") or \
+        if not f.is_file() or f.name in WEIGHTS | {LOCK} or f.name.endswith(TEMP_SUFFIX) or \
                 any(p.endswith(".tmp") for p in rel.parts):
             continue
         if rel.parts[0] == "checkpoints" and len(rel.parts) > 2 and rel.parts[1] not in done:
@@ -79,8 +82,6 @@ def unpack(state: Path, run: Path) -> None:
 
 
 def base(folder: Path, record: Path) -> None:
-    from seedbed.backends.neural.model import weights_sha256
-
     digest = weights_sha256(folder)
     if digest is None:
         sys.exit(f"{folder}: no model.safetensors")
